@@ -1,0 +1,3 @@
+from cio_desktop.app import main
+
+raise SystemExit(main())

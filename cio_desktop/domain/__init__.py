@@ -1,0 +1,1 @@
+"""Pure values and calculations: no database, no Qt, no I/O."""

@@ -1,0 +1,1 @@
+"""Statement parsers, HTTP connections, market-data providers, notification transports."""

@@ -1,0 +1,1 @@
+"""Background scheduler and job definitions."""

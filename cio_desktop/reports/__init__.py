@@ -1,0 +1,1 @@
+"""ReportDocument and its PDF, Excel and CSV renderers."""

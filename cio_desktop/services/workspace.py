@@ -1,0 +1,82 @@
+"""Opening a database into a ready-to-use set of services (used by app.py, cli.py and tests).
+
+Order matters: resolve the key → open and verify → migrate in one transaction → unlock the
+field-encryption key. Any failure is a DatabaseOpenError with a plain message and leaves the
+file as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cio_desktop.config import Settings
+from cio_desktop.events import EventBus
+from cio_desktop.security.dbkey import DbKey, resolve_db_key
+from cio_desktop.security.keystore import open_secret_store
+from cio_desktop.services.accounts import AccountsService
+from cio_desktop.services.audit import AuditService
+from cio_desktop.services.auth import AuthService
+from cio_desktop.services.context import Clock, ServiceContext, system_clock
+from cio_desktop.services.keys import load_field_cipher
+from cio_desktop.services.ledger import LedgerService
+from cio_desktop.services.users import UsersService
+from cio_desktop.storage import migrate
+from cio_desktop.storage.database import Database, connect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Workspace:
+    """One open database with its services, bound to one (possibly not yet logged-in) user."""
+
+    ctx: ServiceContext
+    auth: AuthService = field(init=False)
+    users: UsersService = field(init=False)
+    accounts: AccountsService = field(init=False)
+    ledger: LedgerService = field(init=False)
+    audit: AuditService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth = AuthService(self.ctx)
+        self.users = UsersService(self.ctx)
+        self.accounts = AccountsService(self.ctx)
+        self.ledger = LedgerService(self.ctx)
+        self.audit = AuditService(self.ctx)
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    def close(self) -> None:
+        self.ctx.db.dispose()
+
+
+def open_database(settings: Settings, *, create: bool = False, key: DbKey | None = None,
+                  prompt: Callable[[str], str] | None = None) -> Database:
+    target = settings.db_target
+    if key is None and not settings.is_postgres:
+        store = open_secret_store(settings.data_dir)
+        key = resolve_db_key(target, store, create=create, prompt=prompt)
+    db = connect(target, key, create=create)
+    try:
+        migrate.upgrade(db)
+    except Exception:
+        db.dispose()
+        raise
+    return db
+
+
+def open_workspace(settings: Settings, *, create: bool = False, key: DbKey | None = None,
+                   prompt: Callable[[str], str] | None = None, clock: Clock = system_clock,
+                   bus: EventBus | None = None) -> Workspace:
+    db = open_database(settings, create=create, key=key, prompt=prompt)
+    try:
+        cipher = load_field_cipher(db)
+    except Exception:
+        db.dispose()
+        raise
+    ctx = ServiceContext(db=db, settings=settings, cipher=cipher, bus=bus or EventBus(), clock=clock)
+    return Workspace(ctx)

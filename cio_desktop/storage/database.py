@@ -1,0 +1,163 @@
+"""Engine factory and units of work.
+
+The default is an SQLCipher file (sqlcipher3) in WAL mode; a ``postgresql://`` URL gives the
+same models on a server. Nothing above this module may assume SQLite.
+
+SQLite transactions: pysqlite's implicit BEGIN is turned off and we emit our own, so DDL is
+transactional (a failed migration leaves the file as it was) and a *write* unit of work starts
+with ``BEGIN IMMEDIATE`` — it takes the write lock up front instead of failing half-way when
+another writer got there first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
+
+from cio_desktop.errors import DatabaseOpenError
+from cio_desktop.security.dbkey import DbKey
+
+log = logging.getLogger(__name__)
+
+NOT_OURS = "cannot open {target}: wrong key or not a CIO Desktop database"
+
+
+def is_postgres_url(target: str) -> bool:
+    return target.startswith(("postgresql:", "postgresql+", "postgres:"))
+
+
+def _sqlcipher_module():
+    import sqlcipher3.dbapi2 as module
+
+    return module
+
+
+def _open_raw_sqlcipher(path: Path, key: DbKey):
+    """One verified connection: the key is applied and checked before anything else runs."""
+    module = _sqlcipher_module()
+    conn = module.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+    try:
+        conn.execute("PRAGMA cipher_log_level = NONE")  # a wrong key is our message, not stderr noise
+        conn.execute(f"PRAGMA key = {key.sqlcipher_pragma_value()}")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except module.DatabaseError:
+        conn.close()
+        raise DatabaseOpenError(NOT_OURS.format(target=path)) from None
+    return conn
+
+
+def _sqlcipher_engine(path: Path, key: DbKey) -> Engine:
+    module = _sqlcipher_module()
+
+    def creator():
+        conn = _open_raw_sqlcipher(path, key)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    engine = create_engine("sqlite+pysqlite://", creator=creator, module=module,
+                           poolclass=QueuePool, pool_size=8, max_overflow=8)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("cio_write")
+                             else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """An open database: its engine, its session factory and how it was keyed."""
+
+    def __init__(self, target: str, engine: Engine, key: DbKey | None) -> None:
+        self.target = target
+        self.engine = engine
+        self.key = key
+        self.kind = engine.dialect.name  # "sqlite" (SQLCipher) or "postgresql"
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._local = threading.local()
+
+    @property
+    def display_name(self) -> str:
+        if self.kind == "sqlite":
+            return f"{Path(self.target).name} (encrypted)"
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def session(self) -> Session:
+        """A plain session for reads that span calls (the ledger model); caller closes it."""
+        return self._sessions()
+
+    @contextmanager
+    def unit_of_work(self, write: bool = True) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error."""
+        session = self._sessions()
+        try:
+            if write and self.kind == "sqlite":
+                session.connection(execution_options={"cio_write": True})
+            yield session
+            if write:
+                session.commit()
+            else:
+                session.rollback()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def check_writable_location(path: Path) -> None:
+    parent = path.expanduser().resolve().parent
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise DatabaseOpenError(f"cannot open {path}: the file is not readable and writable by you")
+        return
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseOpenError(f"cannot create {path}: {exc.strerror}") from None
+    if not os.access(parent, os.W_OK):
+        raise DatabaseOpenError(f"cannot create {path}: the folder {parent} is not writable")
+
+
+def connect(target: str, key: DbKey | None, *, create: bool = False) -> Database:
+    """Open (and with ``create`` make) the database; verifies the key before anything else."""
+    if is_postgres_url(target):
+        url = target.replace("postgres://", "postgresql+psycopg://", 1)
+        if url.startswith("postgresql://"):
+            url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        try:
+            engine = create_engine(url, pool_pre_ping=True)
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise DatabaseOpenError(f"cannot connect to the database server: {exc.__class__.__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        return Database(target, engine, key)
+    if key is None:
+        raise DatabaseOpenError(f"cannot open {target}: no database key")
+    path = Path(target).expanduser()
+    if not path.exists() and not create:
+        raise DatabaseOpenError(f"no database at {path}: create one with 'cio-desktop init' or "
+                                "'cio-desktop demo'")
+    if path.exists() and path.is_dir():
+        raise DatabaseOpenError(f"cannot open {path}: it is a folder, not a database file")
+    check_writable_location(path)
+    probe = _open_raw_sqlcipher(path, key)  # raises the clear wrong-key error, writes nothing
+    try:
+        probe.execute("PRAGMA journal_mode = WAL")
+    finally:
+        probe.close()
+    return Database(str(path), _sqlcipher_engine(path, key), key)

@@ -1,0 +1,202 @@
+"""The core entities. Money columns are ``*_minor`` integers beside a currency column;
+timestamps are aware UTC; account numbers and secrets are stored only field-encrypted."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (BigInteger, Boolean, Date, ForeignKey, Index, Integer, MetaData, String,
+                        Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from cio_desktop.storage.types import ScaledDecimal, UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AppMeta(Base):
+    """Key/value facts about this database (schema owner, wrapped field key, salts)."""
+
+    __tablename__ = "app_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    mfa_secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class RecoveryCode(Base):
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RolePermission(Base):
+    __tablename__ = "role_permissions"
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    permission: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Account(Base):
+    """A bank or cash account. The number is kept only encrypted (``number_enc``), with a blind
+    index for look-ups and a masked form for display."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    institution: Mapped[str] = mapped_column(String(128))
+    bic: Mapped[str] = mapped_column(String(11), default="")
+    number_enc: Mapped[str] = mapped_column(Text)
+    number_index: Mapped[str] = mapped_column(String(64), unique=True)
+    number_masked: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    account_type: Mapped[str] = mapped_column(String(32), default="current")
+    min_balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    opening_balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    opening_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Transaction(Base):
+    """A booked statement line or an executed payment. Natural key: account + bank reference +
+    booking date + amount — the same line imported twice is the same row."""
+
+    __tablename__ = "transactions"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    booking_date: Mapped[date] = mapped_column(Date)
+    value_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    counterparty: Mapped[str] = mapped_column(String(140), default="")
+    bank_reference: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    category: Mapped[str] = mapped_column(String(64), default="")
+    bank_code: Mapped[str] = mapped_column(String(32), default="")
+    source: Mapped[str] = mapped_column(String(64), default="manual")
+    #: lower-cased counterparty, reference, description and category: one column to search.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "bank_reference", "booking_date", "amount_minor",
+                         name="uq_transactions_natural_key"),
+        Index("ix_transactions_booking", "booking_date", "id"),
+        Index("ix_transactions_account_booking", "account_id", "booking_date"),
+        Index("ix_transactions_amount", "amount_minor", "id"),
+        Index("ix_transactions_counterparty", "counterparty", "id"),
+    )
+
+
+class Portfolio(Base):
+    __tablename__ = "portfolios"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    base_currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    holdings: Mapped[list["Holding"]] = relationship(back_populates="portfolio")
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(32), unique=True)  # ISIN or ticker
+    name: Mapped[str] = mapped_column(String(200))
+    asset_class: Mapped[str] = mapped_column(String(32))  # equity, bond, money_market, cash, ...
+    sector: Mapped[str] = mapped_column(String(64), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    issuer: Mapped[str] = mapped_column(String(128), default="")
+    rating: Mapped[str] = mapped_column(String(8), default="")
+
+
+class Holding(Base):
+    __tablename__ = "holdings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id"))
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"))
+    quantity: Mapped[Decimal] = mapped_column(ScaledDecimal(6))
+    cost_minor: Mapped[int] = mapped_column(BigInteger)  # total cost in the asset's currency
+    portfolio: Mapped[Portfolio] = relationship(back_populates="holdings")
+    asset: Mapped[Asset] = relationship()
+
+    __table_args__ = (UniqueConstraint("portfolio_id", "asset_id", name="uq_holdings_portfolio_asset"),)
+
+
+class Price(Base):
+    __tablename__ = "prices"
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    price_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    close: Mapped[Decimal] = mapped_column(ScaledDecimal(6))
+
+
+class FxRate(Base):
+    """``rate`` = units of ``quote`` per one unit of ``base`` on ``rate_date``."""
+
+    __tablename__ = "fx_rates"
+    rate_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    base: Mapped[str] = mapped_column(String(3), primary_key=True)
+    quote: Mapped[str] = mapped_column(String(3), primary_key=True)
+    rate: Mapped[Decimal] = mapped_column(ScaledDecimal(8))
+
+
+class AuditEntry(Base):
+    """Append-only. ``hash`` = SHA-256 over this entry's content and ``prev_hash``."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(64), default="")
+    summary: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_entries_entity", "entity", "entity_id"),)
+
+
+class AuditHead(Base):
+    """One row: the last entry's id and hash. Appends lock it, which serialises writers and
+    makes deleting the newest entries detectable."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""The Qt layer: thin, replaceable, and the only place that imports PySide6."""
