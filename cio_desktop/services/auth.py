@@ -25,6 +25,7 @@ from cio_desktop.storage.models import RecoveryCode, RolePermission, User
 
 MFA_SECRET_CONTEXT = "user.mfa_secret"
 WRONG_CREDENTIALS = "wrong user name or password"
+WRONG_CODE = "wrong, expired or already used two-factor code"
 
 
 def role_permissions(session: Session, role: str) -> frozenset[Permission]:
@@ -55,23 +56,34 @@ class AuthService(Service):
             return AccountLocked(username, user.locked_until)
         ok = passwords.verify_password(user.password_hash if user else None, password)
         if ok and user is not None and user.is_active:
-            if user.failed_attempts or user.locked_until:
-                user.failed_attempts, user.locked_until = 0, None
             return None
         if user is None or not user.is_active:
             audit_log(uow, actor=username, action=f"{purpose}.failed", entity="user",
                       entity_id=username, after={"reason": "unknown or inactive user"}, at=now)
             return AuthenticationFailed(WRONG_CREDENTIALS)
+        return self._register_failure(uow, user, purpose, "wrong password", WRONG_CREDENTIALS)
+
+    def _register_failure(self, uow: Session, user: User, purpose: str, reason: str,
+                          message: str) -> CioError:
+        """Count a failed attempt (password or code); the fifth in a row locks the account."""
+        now = self.ctx.now()
         user.failed_attempts += 1
         if user.failed_attempts >= self.ctx.settings.lockout_attempts:
             user.failed_attempts = 0
             user.locked_until = now + timedelta(minutes=self.ctx.settings.lockout_minutes)
-            audit_log(uow, actor=username, action="user.locked_out", entity="user", entity_id=user.id,
-                      after={"locked_until": user.locked_until.isoformat()}, at=now)
-            return AccountLocked(username, user.locked_until)
-        audit_log(uow, actor=username, action=f"{purpose}.failed", entity="user", entity_id=user.id,
-                  after={"failed_attempts": user.failed_attempts}, at=now)
-        return AuthenticationFailed(WRONG_CREDENTIALS)
+            audit_log(uow, actor=user.username, action="user.locked_out", entity="user",
+                      entity_id=user.id, after={"locked_until": user.locked_until.isoformat(),
+                                                "reason": reason}, at=now)
+            return AccountLocked(user.username, user.locked_until)
+        audit_log(uow, actor=user.username, action=f"{purpose}.failed", entity="user",
+                  entity_id=user.id, after={"failed_attempts": user.failed_attempts, "reason": reason},
+                  at=now)
+        return AuthenticationFailed(message)
+
+    @staticmethod
+    def _clear_failures(user: User) -> None:
+        if user.failed_attempts or user.locked_until:
+            user.failed_attempts, user.locked_until = 0, None
 
     def login(self, username: str, password: str, otp: str | None = None) -> AuthSession:
         """Start a session. With ``otp`` the code is checked too and counts as a fresh MFA."""
@@ -85,13 +97,12 @@ class AuthService(Service):
             if error is None and otp:
                 assert user is not None
                 if not self._consume_totp(uow, user, otp):
-                    audit_log(uow, actor=username, action="login.failed", entity="user",
-                              entity_id=user.id, after={"reason": "wrong or reused code"}, at=now)
-                    error = AuthenticationFailed("wrong, expired or already used two-factor code")
+                    error = self._register_failure(uow, user, "login", "wrong or reused code", WRONG_CODE)
                 else:
                     mfa_at = now
             if error is None:
                 assert user is not None
+                self._clear_failures(user)
                 audit_log(uow, actor=username, action="login.success", entity="user",
                           entity_id=user.id, at=now)
                 session = AuthSession(user_id=user.id, username=user.username, role=user.role,
@@ -133,6 +144,7 @@ class AuthService(Service):
             user = uow.get(User, s.user_id)
             error = self._check_password(uow, user, s.username, password, "unlock")
             if error is None:
+                self._clear_failures(user)  # type: ignore[arg-type]
                 audit_log(uow, actor=s.username, action="session.unlocked", entity="user",
                           entity_id=s.user_id, at=self.ctx.now())
         if error is not None:
@@ -153,6 +165,7 @@ class AuthService(Service):
             error = self._check_password(uow, user, s.username, old_password, "password_change")
             if error is None:
                 assert user is not None
+                self._clear_failures(user)
                 if passwords.verify_password(user.password_hash, new_password):
                     raise ValidationError("the new password must differ from the old one", field="password")
                 user.password_hash = passwords.hash_password(new_password)
@@ -188,10 +201,17 @@ class AuthService(Service):
             cleaned = (code or "").strip()
             ok = (self._consume_recovery_code(uow, user, cleaned) if len(cleaned.replace("-", "")) == 12
                   else self._consume_totp(uow, user, cleaned))
-            audit_log(uow, actor=s.username, action="mfa.verified" if ok else "mfa.failed",
-                      entity="user", entity_id=user.id, at=now)
-        if not ok:
-            raise AuthenticationFailed("wrong, expired or already used two-factor code")
+            if ok:
+                self._clear_failures(user)
+                audit_log(uow, actor=s.username, action="mfa.verified", entity="user",
+                          entity_id=user.id, at=now)
+                error = None
+            else:
+                error = self._register_failure(uow, user, "mfa", "wrong or reused code", WRONG_CODE)
+        if error is not None:
+            if isinstance(error, AccountLocked):
+                s.ended = True  # five wrong codes: the session ends like a lock-out at login
+            raise error
         s.mfa_verified_at = now
 
     def _consume_recovery_code(self, uow: Session, user: User, code: str) -> bool:

@@ -15,7 +15,7 @@ from cio_desktop.services.audit import audit_log
 from cio_desktop.services.auth import set_mfa_secret
 from cio_desktop.services.base import Service, action
 from cio_desktop.services.context import ServiceContext
-from cio_desktop.storage.models import RolePermission, User
+from cio_desktop.storage.models import RecoveryCode, RolePermission, User
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,10 @@ class UsersService(Service):
     def unlock(self, username: str) -> UserInfo:
         with self.ctx.db.unit_of_work() as uow:
             user = self._get(uow, username)
-            user.locked_until, user.failed_attempts = None, 0
-            audit_log(uow, actor=self.ctx.actor, action="user.unlocked", entity="user",
-                      entity_id=user.id, at=self.ctx.now())
+            if user.locked_until is not None or user.failed_attempts:
+                user.locked_until, user.failed_attempts = None, 0
+                audit_log(uow, actor=self.ctx.actor, action="user.unlocked", entity="user",
+                          entity_id=user.id, at=self.ctx.now())
             info = _info(user)
         self.ctx.bus.publish("users.changed", username=info.username)
         return info
@@ -135,9 +136,13 @@ class UsersService(Service):
     def reset_mfa(self, username: str) -> UserInfo:
         with self.ctx.db.unit_of_work() as uow:
             user = self._get(uow, username)
-            user.mfa_secret_enc, user.mfa_enabled, user.mfa_last_step = None, False, None
-            audit_log(uow, actor=self.ctx.actor, action="mfa.reset", entity="user",
-                      entity_id=user.id, at=self.ctx.now())
+            codes = list(uow.execute(select(RecoveryCode).where(RecoveryCode.user_id == user.id)).scalars())
+            if user.mfa_enabled or user.mfa_secret_enc or codes:
+                user.mfa_secret_enc, user.mfa_enabled, user.mfa_last_step = None, False, None
+                for code in codes:
+                    uow.delete(code)
+                audit_log(uow, actor=self.ctx.actor, action="mfa.reset", entity="user",
+                          entity_id=user.id, at=self.ctx.now())
             info = _info(user)
         self.ctx.bus.publish("users.changed", username=info.username)
         return info
