@@ -103,7 +103,7 @@ def cmd_init(args: argparse.Namespace, io: Io) -> int:
     check_policy(password, args.admin)
     ws = _workspace(args, io, create=True)
     try:
-        info = create_first_admin(ws.ctx, args.admin, password)
+        info = create_first_admin(ws.ctx, args.admin, password, totp_secret=args.totp_secret)
     finally:
         ws.close()
     _emit(args, {"database": settings.db_target, "admin": info.username},
@@ -145,6 +145,27 @@ def cmd_demo(args: argparse.Namespace, io: Io) -> int:
     return 0
 
 
+def cmd_mfa_enrol(args: argparse.Namespace, io: Io) -> int:
+    """Interactive: show the secret, URI and a terminal QR code, then confirm with a first code."""
+    import segno
+
+    ws = _workspace(args, io)
+    try:
+        _login(args, ws, io)
+        enrolment = ws.auth.begin_mfa_enrolment()
+        if not args.json:
+            segno.make(enrolment.uri, error="m").terminal(compact=True)
+        print(f"secret: {enrolment.secret}\nuri:    {enrolment.uri}", file=sys.stderr if args.json else sys.stdout)
+        code = io.secret("First code from the authenticator app: ")
+        codes = ws.auth.confirm_mfa_enrolment(code)
+    finally:
+        ws.close()
+    _emit(args, {"recovery_codes": codes},
+          "two-factor enrolled. Recovery codes (each works once; store them safely):\n  "
+          + "\n  ".join(codes))
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace, io: Io) -> int:
     from cio_desktop.services.workspace import open_database
     from cio_desktop.storage import migrate
@@ -164,6 +185,9 @@ def cmd_db_rekey(args: argparse.Namespace, io: Io) -> int:
     ws = _workspace(args, io)
     try:
         _login(args, ws, io)
+        from cio_desktop.services.rekey import authorize_rekey
+
+        authorize_rekey(ws)  # refuse before asking for a new passphrase
         new_passphrase = io.secret("New database passphrase: ", confirm=True) if args.passphrase else None
         origin = rekey_database(ws, new_passphrase=new_passphrase)
     finally:
@@ -248,7 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", parents=[common], help="create an encrypted database and its first admin")
     p.add_argument("--admin", required=True, metavar="NAME")
+    p.add_argument("--totp-secret", metavar="BASE32", help="enrol the admin's two-factor with this secret")
     p.set_defaults(func=cmd_init)
+
+    mfa = sub.add_parser("mfa", help="two-factor authentication").add_subparsers(dest="mfa_command",
+                                                                                metavar="ACTION")
+    p = mfa.add_parser("enrol", parents=[common], help="enrol an authenticator app for --user")
+    p.set_defaults(func=cmd_mfa_enrol)
 
     p = sub.add_parser("demo", parents=[common], help="build the demo company database")
     p.add_argument("--seed", type=int, default=42)
@@ -295,7 +325,7 @@ GUI_FLAGS = {"--demo", "--exit-after-start", "--theme"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"init", "demo", "db", "audit", "users"}
+    commands = {"init", "demo", "db", "audit", "users", "mfa"}
     if not any(a in commands for a in argv) and not any(a in ("-h", "--help", "--version") for a in argv):
         from cio_desktop.app import main as gui_main
 

@@ -17,9 +17,13 @@ from cio_desktop.services.audit import audit_log
 from cio_desktop.services.keys import finish_rekey, prepare_rekey
 
 
+def authorize_rekey(ws) -> None:  # noqa: ANN001
+    ws.ctx.authorize(Permission.SETTINGS_MANAGE, "change the database key", mfa=True)
+
+
 def rekey_database(ws, new_passphrase: str | None = None) -> str:  # noqa: ANN001
     ctx = ws.ctx
-    ctx.authorize(Permission.SETTINGS_MANAGE, "change the database key", mfa=True)
+    authorize_rekey(ws)
     db = ctx.db
     if db.kind != "sqlite":
         raise CioError("rekey applies to the encrypted database file; a PostgreSQL server "

@@ -64,14 +64,15 @@ def provision_user(uow: Session, ctx: ServiceContext, *, username: str, role: st
     return user
 
 
-def create_first_admin(ctx: ServiceContext, username: str, password: str) -> UserInfo:
+def create_first_admin(ctx: ServiceContext, username: str, password: str,
+                       totp_secret: str | None = None) -> UserInfo:
     """Bootstrap: only allowed while the database has no user at all."""
     with ctx.db.unit_of_work() as uow:
         if uow.execute(select(func.count()).select_from(User)).scalar_one():
             raise ValidationError("this database already has users: log in as an admin to add more",
                                   field="username")
         user = provision_user(uow, ctx, username=username, role=Role.ADMIN, password=password,
-                              actor="bootstrap")
+                              actor="bootstrap", totp_secret=totp_secret)
         return _info(user)
 
 
