@@ -107,3 +107,16 @@ class ImportFailed(CioError):
 
 class ConcurrentUpdate(CioError):
     """Someone else changed the record since it was read."""
+
+
+class ConnectionFailed(CioError):
+    """A remote system could not be reached or answered badly (after any retries)."""
+
+    def __init__(self, message: str, *, connection: str = "", status: int | None = None,
+                 retryable: bool = False, retry_after: float | None = None) -> None:
+        self.connection, self.status, self.retryable, self.retry_after = connection, status, retryable, retry_after
+        super().__init__(f"{connection}: {message}" if connection else message)
+
+
+class SyncFailed(CioError):
+    pass
