@@ -166,6 +166,37 @@ def cmd_mfa_enrol(args: argparse.Namespace, io: Io) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, io: Io) -> int:
+    """Each file is imported on its own (one transaction each); a refused file adds nothing and
+    makes the exit code non-zero, but the other files still go in."""
+    ws = _workspace(args, io)
+    files, failed = [], 0
+    try:
+        _login(args, ws, io)
+        for name in args.files:
+            try:
+                result = ws.imports.import_file(name, fmt=args.format, account_id=args.account,
+                                                profile=args.profile)
+            except CioError as exc:
+                failed += 1
+                files.append({"file": name, "error": str(exc), "new": 0, "duplicates": 0, "warnings": []})
+                if not args.json:
+                    print(f"cio-desktop: refused {name}: {exc}", file=sys.stderr)
+                continue
+            files.append({"file": name, "format": result.format, "new": result.new,
+                          "duplicates": result.duplicates, "statements": result.statements,
+                          "warnings": result.warnings, "created_accounts": result.created_accounts})
+            if not args.json:
+                print(result.summary())
+                for warning in result.warnings:
+                    print(f"  warning: {warning}")
+    finally:
+        ws.close()
+    if args.json:
+        print(json.dumps({"files": files}, indent=2, ensure_ascii=False))
+    return 7 if failed else 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace, io: Io) -> int:
     from cio_desktop.services.workspace import open_database
     from cio_desktop.storage import migrate
@@ -286,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--totp-secret", metavar="BASE32", help="enrol every demo user with this TOTP secret")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("import", parents=[common], help="import statement files into the ledger")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "ofx", "mt940", "camt053", "bai2"])
+    p.add_argument("--account", type=int, metavar="ID", help="book every statement to this account")
+    p.add_argument("--profile", metavar="NAME", help="CSV column-mapping profile")
+    p.set_defaults(func=cmd_import)
+
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", metavar="ACTION")
     p = db.add_parser("upgrade", parents=[common], help="apply schema migrations")
     p.set_defaults(func=cmd_db_upgrade)
@@ -325,7 +363,7 @@ GUI_FLAGS = {"--demo", "--exit-after-start", "--theme"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"init", "demo", "db", "audit", "users", "mfa"}
+    commands = {"init", "demo", "db", "audit", "users", "mfa", "import"}
     if not any(a in commands for a in argv) and not any(a in ("-h", "--help", "--version") for a in argv):
         from cio_desktop.app import main as gui_main
 

@@ -21,6 +21,7 @@ from cio_desktop.services.auth import AuthService
 from cio_desktop.services.context import Clock, ServiceContext, system_clock
 from cio_desktop.services.keys import load_field_cipher
 from cio_desktop.services.ledger import LedgerService
+from cio_desktop.services.statement_import import StatementImportService
 from cio_desktop.services.users import UsersService
 from cio_desktop.storage import migrate
 from cio_desktop.storage.database import Database, connect
@@ -38,6 +39,7 @@ class Workspace:
     accounts: AccountsService = field(init=False)
     ledger: LedgerService = field(init=False)
     audit: AuditService = field(init=False)
+    imports: StatementImportService = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = AuthService(self.ctx)
@@ -45,6 +47,7 @@ class Workspace:
         self.accounts = AccountsService(self.ctx)
         self.ledger = LedgerService(self.ctx)
         self.audit = AuditService(self.ctx)
+        self.imports = StatementImportService(self.ctx)
 
     @property
     def db(self) -> Database:

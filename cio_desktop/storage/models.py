@@ -108,6 +108,7 @@ class Transaction(Base):
     category: Mapped[str] = mapped_column(String(64), default="")
     bank_code: Mapped[str] = mapped_column(String(32), default="")
     source: Mapped[str] = mapped_column(String(64), default="manual")
+    import_batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # → import_batches.id
     #: lower-cased counterparty, reference, description and category: one column to search.
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -116,10 +117,40 @@ class Transaction(Base):
         UniqueConstraint("account_id", "bank_reference", "booking_date", "amount_minor",
                          name="uq_transactions_natural_key"),
         Index("ix_transactions_booking", "booking_date", "id"),
-        Index("ix_transactions_account_booking", "account_id", "booking_date"),
+        # covering: balances and balance history read amounts from the index alone (0002)
+        Index("ix_transactions_account_booking_amount", "account_id", "booking_date", "id",
+              "amount_minor"),
         Index("ix_transactions_amount", "amount_minor", "id"),
         Index("ix_transactions_counterparty", "counterparty", "id"),
     )
+
+
+class ImportBatch(Base):
+    """One imported file (or one sync batch): what came in, from where, and what it added."""
+
+    __tablename__ = "import_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(255))       # file name or connection name
+    kind: Mapped[str] = mapped_column(String(16))          # file | sync
+    format: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    lines_new: Mapped[int] = mapped_column(Integer, default=0)
+    lines_duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    statements: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_import_batches_sha256", "sha256"),)
+
+
+class CsvProfileRow(Base):
+    """A saved CSV column-mapping profile (JSON), usually one per bank export shape."""
+
+    __tablename__ = "csv_profiles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    definition: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Portfolio(Base):

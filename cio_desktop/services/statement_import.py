@@ -1,0 +1,287 @@
+"""Importing statement files into the ledger.
+
+One file = one transaction = one audit entry: every record is validated (date, amount in the
+currency's precision, currency known and the account's, account known or created from the
+statement), statements with opening and closing balances must reconcile, and any error refuses
+the whole file with a message naming file, line and field. Re-importing a file, or a file that
+overlaps an earlier one, adds only the lines not already there.
+
+De-duplication key (the ``uq_transactions_natural_key`` constraint): account + bank reference +
+booking date + amount. Where the bank gives no usable reference, the reference is a hash of
+booking date, amount, counterparty and description plus the occurrence number of that same
+line within the file — so two identical coffees on one day stay two lines, and importing the
+file again still adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cio_desktop.domain.masking import compact, mask_account_number
+from cio_desktop.domain.money import Money, currency_exponent, is_currency
+from cio_desktop.domain.statements import Statement, StatementLine
+from cio_desktop.errors import CioError, NotFound, ValidationError
+from cio_desktop.integrations.statements import detect_format, parser_module
+from cio_desktop.security.permissions import Permission
+from cio_desktop.services.accounts import NUMBER_CONTEXT, add_account
+from cio_desktop.services.audit import audit_log
+from cio_desktop.services.base import Service, action
+from cio_desktop.services.context import ServiceContext
+from cio_desktop.services.ledger import search_text_for
+from cio_desktop.storage.models import Account, ImportBatch, Transaction
+
+log = logging.getLogger(__name__)
+
+CHUNK = 10_000
+NO_REFERENCE = {"", "NONREF", "NOTPROVIDED", "NONE", "N/A", "NA", "-"}
+Progress = Callable[[int], None]
+
+
+@dataclass
+class FileImportResult:
+    file: str
+    format: str
+    new: int = 0
+    duplicates: int = 0
+    statements: int = 0
+    warnings: list[str] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)        # masked numbers touched
+    created_accounts: list[str] = field(default_factory=list)
+    batch_id: int | None = None
+
+    def summary(self) -> str:
+        text = (f"{self.file}: {self.new} new, {self.duplicates} duplicate lines "
+                f"({self.statements} statement{'s' if self.statements != 1 else ''}, {self.format})")
+        if self.created_accounts:
+            text += f"; new accounts {', '.join(self.created_accounts)}"
+        return text
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dedup_reference(line: StatementLine, amount_minor: int, occurrences: Counter) -> str:
+    ref = (line.reference or "").strip()
+    if ref.upper() not in NO_REFERENCE:
+        return ref[:64]
+    basis = "\x1f".join((line.booking_date.isoformat(), str(amount_minor), line.counterparty.strip(),
+                         line.description.strip(), line.end_to_end_id.strip()))
+    digest = hashlib.sha256(basis.encode("utf-8")).hexdigest()[:40]
+    occurrences[digest] += 1
+    return f"h:{digest}#{occurrences[digest]}"
+
+
+def validate_line(line: StatementLine, account_currency: str, source: str) -> int:
+    """The line's amount in minor units, or ValidationError naming file, line and field."""
+    where = {"source": source, "line": line.line}
+    if not isinstance(line.booking_date, date):
+        raise ValidationError("booking date is missing or not a date", field="booking date", **where)
+    if line.value_date is not None and not isinstance(line.value_date, date):
+        raise ValidationError("value date is not a date", field="value date", **where)
+    if not is_currency(line.currency):
+        raise ValidationError(f"'{line.currency}' is not an ISO 4217 currency", field="currency", **where)
+    if line.currency.upper() != account_currency:
+        raise ValidationError(f"line currency {line.currency} differs from the account currency "
+                              f"{account_currency}", field="currency", **where)
+    if not isinstance(line.amount, Decimal) or not line.amount.is_finite():
+        raise ValidationError(f"'{line.amount}' is not an amount", field="amount", **where)
+    exp = currency_exponent(account_currency)
+    scaled = line.amount.scaleb(exp)
+    if scaled != scaled.to_integral_value():
+        raise ValidationError(f"{line.amount} has more than {exp} decimals for {account_currency}",
+                              field="amount", **where)
+    minor = int(scaled)
+    if abs(minor) >= 10**17:
+        raise ValidationError(f"{line.amount} is beyond any plausible amount", field="amount", **where)
+    return minor
+
+
+class StatementImportService(Service):
+    @action(Permission.LEDGER_IMPORT, description="import statement files")
+    def import_file(self, path: str | Path, *, fmt: str = "auto", account_id: int | None = None,
+                    profile: Any = None, progress: Progress | None = None) -> FileImportResult:
+        path = Path(path)
+        name = path.name
+        if not path.is_file():
+            raise ValidationError("no such file", source=str(path))
+        fmt = detect_format(path) if fmt == "auto" else fmt
+        module = parser_module(fmt)
+        options: dict[str, Any] = {}
+        if profile is not None:
+            if fmt != "csv":
+                raise ValidationError("a column profile only applies to CSV files", field="profile")
+            options["profile"] = self._load_profile(profile)
+        result = FileImportResult(file=name, format=fmt)
+        sha = file_sha256(path)
+        with self.ctx.db.unit_of_work() as uow:
+            earlier = uow.execute(select(ImportBatch.imported_at).where(ImportBatch.sha256 == sha)
+                                  .order_by(ImportBatch.id).limit(1)).scalar_one_or_none()
+            if earlier is not None:
+                result.warnings.append(f"this exact file was already imported on {earlier:%Y-%m-%d %H:%M} UTC")
+            batch = ImportBatch(source=name[:255], kind="file", format=fmt, sha256=sha,
+                                actor=self.ctx.actor, imported_at=self.ctx.now())
+            uow.add(batch)
+            uow.flush()
+            result.batch_id = batch.id
+            with path.open("rb") as stream:
+                try:
+                    ingest(self.ctx, uow, module.parse(stream, name, **options), batch, result,
+                           account_id=account_id, progress=progress)
+                except (CioError, OSError) as exc:
+                    if isinstance(exc, OSError):
+                        raise ValidationError(f"cannot read the file: {exc.strerror}", source=name) from None
+                    raise
+                except UnicodeDecodeError as exc:
+                    raise ValidationError(f"undecodable text ({exc.reason})", source=name) from None
+            if result.statements == 0:
+                raise ValidationError("the file holds no statement", source=name)
+            audit_log(uow, actor=self.ctx.actor, action="ledger.imported", entity="import_batch",
+                      entity_id=batch.id, after={"file": name, "format": fmt, "sha256": sha,
+                                                 "new": result.new, "duplicates": result.duplicates,
+                                                 "accounts": result.accounts}, at=self.ctx.now())
+        log.info("imported %s", result.summary())
+        self.ctx.bus.publish("ledger.changed", batch_id=result.batch_id, new=result.new)
+        if result.created_accounts:
+            self.ctx.bus.publish("accounts.changed", created=result.created_accounts)
+        return result
+
+    def _load_profile(self, profile: Any) -> Any:
+        if not isinstance(profile, str):
+            return profile
+        from cio_desktop.storage.models import CsvProfileRow
+
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            row = uow.execute(select(CsvProfileRow).where(CsvProfileRow.name == profile)).scalar_one_or_none()
+        if row is None:
+            return profile  # a built-in profile name; the CSV parser resolves or refuses it
+        import json
+
+        from cio_desktop.integrations.statements.csv_profiles import CsvProfile
+
+        return CsvProfile.from_dict(json.loads(row.definition))
+
+
+def ingest(ctx: ServiceContext, uow: Session, statements: Iterable[Statement], batch: ImportBatch,
+           result: FileImportResult, *, account_id: int | None = None,
+           progress: Progress | None = None) -> None:
+    """Validate, de-duplicate and store statements inside the caller's transaction (shared by
+    file import and API synchronisation); fills ``result`` and the batch counters."""
+    for statement in statements:
+        _import_statement(ctx, uow, statement, batch.id, account_id, result, progress)
+    batch.lines_new, batch.lines_duplicate, batch.statements = result.new, result.duplicates, result.statements
+
+
+def _resolve_account(ctx: ServiceContext, uow: Session, statement: Statement, account_id: int | None,
+                     result: FileImportResult) -> Account:
+    if account_id is not None:
+        account = uow.get(Account, account_id)
+        if account is None:
+            raise NotFound(f"no account with id {account_id} (--account)")
+        return account
+    number = compact(statement.account)
+    if not number:
+        raise ValidationError("the statement names no account: choose one (--account)",
+                              source=statement.source, line=statement.line, field="account")
+    index = ctx.cipher.blind_index(number, NUMBER_CONTEXT)
+    account = uow.execute(select(Account).where(Account.number_index == index)).scalar_one_or_none()
+    if account is not None:
+        return account
+    currency = (statement.currency or "").upper()
+    if not is_currency(currency):
+        raise ValidationError(f"account {mask_account_number(number)} is new and the statement does "
+                              "not say its currency: create the account first or use --account",
+                              source=statement.source, line=statement.line, field="currency")
+    ctx.authorize(Permission.ACCOUNTS_WRITE, "create an account from a statement")
+    account = add_account(uow, ctx, name=f"{statement.bic or 'Imported'} {mask_account_number(number)}",
+                          institution=statement.bic or "Imported from statement", number=number,
+                          currency=currency, bic=statement.bic[:11], account_type="current",
+                          min_balance="0", opening_balance="0", opening_date=None,
+                          actor=ctx.actor)
+    result.created_accounts.append(account.number_masked)
+    return account
+
+def _import_statement(ctx: ServiceContext, uow: Session, statement: Statement, batch_id: int,
+                      account_id: int | None, result: FileImportResult,
+                      progress: Progress | None) -> None:
+    account = _resolve_account(ctx, uow, statement, account_id, result)
+    if statement.currency and is_currency(statement.currency) and \
+            statement.currency.upper() != account.currency:
+        raise ValidationError(f"statement currency {statement.currency} differs from account "
+                              f"{account.number_masked} in {account.currency}",
+                              source=statement.source, line=statement.line, field="currency")
+    if account.number_masked not in result.accounts:
+        result.accounts.append(account.number_masked)
+    now = ctx.now()
+    occurrences: Counter = Counter()
+    total_minor = 0
+    rows: list[dict] = []
+    stmt = _insert_ignoring_duplicates(ctx.db.kind)
+    for line in statement.lines:
+        minor = validate_line(line, account.currency, statement.source or result.file)
+        total_minor += minor
+        reference = dedup_reference(line, minor, occurrences)
+        rows.append({
+            "account_id": account.id, "booking_date": line.booking_date,
+            "value_date": line.value_date, "amount_minor": minor, "currency": account.currency,
+            "counterparty": line.counterparty[:140], "bank_reference": reference,
+            "description": line.description[:500], "category": "", "bank_code": line.bank_code[:32],
+            "source": result.format, "import_batch_id": batch_id, "created_at": now,
+            "search_text": search_text_for(line.counterparty, line.reference, line.description, ""),
+        })
+        if len(rows) >= CHUNK:
+            _flush(uow, stmt, rows, result, progress)
+    _flush(uow, stmt, rows, result, progress)
+    _check_reconciles(statement, total_minor, account.currency, result.file)
+    result.statements += 1
+
+def _flush(uow: Session, stmt: Any, rows: list[dict], result: FileImportResult,
+           progress: Progress | None) -> None:
+    if not rows:
+        return
+    inserted = uow.connection().execute(stmt, rows).rowcount
+    result.new += inserted
+    result.duplicates += len(rows) - inserted
+    rows.clear()
+    if progress:
+        progress(result.new + result.duplicates)
+
+
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(Transaction).on_conflict_do_nothing(constraint="uq_transactions_natural_key")
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(Transaction).on_conflict_do_nothing()
+
+
+def _check_reconciles(statement: Statement, total_minor: int, currency: str, source: str) -> None:
+    if statement.opening_balance is None or statement.closing_balance is None:
+        return
+    opening = Money(statement.opening_balance, currency)
+    closing = Money(statement.closing_balance, currency)
+    lines = Money.from_minor(total_minor, currency)
+    expected = opening + lines
+    if expected.amount != closing.amount:
+        raise ValidationError(
+            f"the statement does not reconcile: opening {opening.format()} + lines {lines.format()} = "
+            f"{expected.format()}, but the closing balance is {closing.format()}",
+            source=statement.source or source, line=statement.line, field="closing balance")
