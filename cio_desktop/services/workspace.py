@@ -16,6 +16,7 @@ from cio_desktop.events import EventBus
 from cio_desktop.security.dbkey import DbKey, resolve_db_key
 from cio_desktop.security.keystore import open_secret_store
 from cio_desktop.services.accounts import AccountsService
+from cio_desktop.services.approvals import ApprovalsService
 from cio_desktop.services.audit import AuditService
 from cio_desktop.services.auth import AuthService
 from cio_desktop.services.context import Clock, ServiceContext, system_clock
@@ -40,6 +41,7 @@ class Workspace:
     ledger: LedgerService = field(init=False)
     audit: AuditService = field(init=False)
     imports: StatementImportService = field(init=False)
+    approvals: ApprovalsService = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = AuthService(self.ctx)
@@ -48,6 +50,7 @@ class Workspace:
         self.ledger = LedgerService(self.ctx)
         self.audit = AuditService(self.ctx)
         self.imports = StatementImportService(self.ctx)
+        self.approvals = ApprovalsService(self.ctx)
 
     @property
     def db(self) -> Database:
