@@ -186,6 +186,45 @@ class ApprovalDecision(Base):
     __table_args__ = (UniqueConstraint("request_id", "approver", name="uq_approval_decisions_request_approver"),)
 
 
+class Connection(Base):
+    """A banking, accounting or investment-platform API this workstation synchronises with.
+    Secrets (client secret, API key, key passphrase) live only in ``credentials_enc``."""
+
+    __tablename__ = "connections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))            # banking | accounting | investment
+    base_url: Mapped[str] = mapped_column(String(500))
+    auth_kind: Mapped[str] = mapped_column(String(16))       # oauth2 | api_key | client_cert | none
+    settings_json: Mapped[str] = mapped_column(Text, default="{}")  # token_url, client_id, scope, paths...
+    credentials_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    cursor_json: Mapped[str] = mapped_column(Text, default="{}")
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))          # running | ok | failed
+    lines_new: Mapped[int] = mapped_column(Integer, default=0)
+    lines_duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_sync_runs_connection_started", "connection_id", "started_at"),)
+
+
 class Portfolio(Base):
     __tablename__ = "portfolios"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

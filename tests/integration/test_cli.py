@@ -45,8 +45,9 @@ def initialised(tmp_path):
 
 def test_init_users_and_audit_verify(tmp_path, initialised):
     db = str(initialised)
+    code = otp()
     r = cli(tmp_path, "users", "add", "alice", "--role", "treasurer", "--db", db, "--user", "root",
-            "--password-stdin", "--otp", otp(), stdin=f"{PASSWORD}\nTr3asury-Secret-Long\n")
+            "--password-stdin", "--otp", code, stdin=f"{PASSWORD}\nTr3asury-Secret-Long\n")
     assert r.returncode == 0, r.stderr
     r = cli(tmp_path, "--json", "users", "list", "--db", db, "--user", "root", "--password-stdin",
             stdin=PASSWORD + "\n")
@@ -59,8 +60,8 @@ def test_init_users_and_audit_verify(tmp_path, initialised):
     assert r.returncode == 4 and "'audit.read' permission is missing" in r.stderr
     assert "Traceback" not in r.stderr
     r = cli(tmp_path, "users", "add", "audrey", "--role", "auditor", "--db", db, "--user", "root",
-            "--password-stdin", "--otp", otp(), stdin=f"{PASSWORD}\nChecks-And-Balances-7\n")
-    assert r.returncode == 3 and "already used" in r.stderr  # same code again: a replay
+            "--password-stdin", "--otp", code, stdin=f"{PASSWORD}\nChecks-And-Balances-7\n")
+    assert r.returncode == 3 and "already used" in r.stderr  # the same code again: a replay
     r = cli(tmp_path, "users", "add", "audrey", "--role", "auditor", "--db", db, "--user", "root",
             "--password-stdin", "--otp", otp(1), stdin=f"{PASSWORD}\nChecks-And-Balances-7\n")
     assert r.returncode == 0, r.stderr
