@@ -197,6 +197,21 @@ def cmd_import(args: argparse.Namespace, io: Io) -> int:
     return 7 if failed else 0
 
 
+def cmd_sync(args: argparse.Namespace, io: Io) -> int:
+    ws = _workspace(args, io)
+    try:
+        _login(args, ws, io)
+        if args.connection:
+            ids = [ws.sync.connection_id(args.connection)]
+        else:
+            ids = [c.id for c in ws.sync.list_connections() if not c.paused]
+        results = [ws.sync.sync_connection(i) for i in ids]
+    finally:
+        ws.close()
+    _emit(args, {"connections": results}, "\n".join(r.summary() for r in results) or "no connections")
+    return 0 if all(r.ok for r in results) else 8
+
+
 def cmd_db_upgrade(args: argparse.Namespace, io: Io) -> int:
     from cio_desktop.services.workspace import open_database
     from cio_desktop.storage import migrate
@@ -324,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="NAME", help="CSV column-mapping profile")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser("sync", parents=[common], help="synchronise connections now")
+    p.add_argument("connection", nargs="?", help="name or id (default: every active connection)")
+    p.set_defaults(func=cmd_sync)
+
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", metavar="ACTION")
     p = db.add_parser("upgrade", parents=[common], help="apply schema migrations")
     p.set_defaults(func=cmd_db_upgrade)
@@ -363,7 +382,7 @@ GUI_FLAGS = {"--demo", "--exit-after-start", "--theme"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"init", "demo", "db", "audit", "users", "mfa", "import"}
+    commands = {"init", "demo", "db", "audit", "users", "mfa", "import", "sync"}
     if not any(a in commands for a in argv) and not any(a in ("-h", "--help", "--version") for a in argv):
         from cio_desktop.app import main as gui_main
 

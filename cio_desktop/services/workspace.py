@@ -23,6 +23,7 @@ from cio_desktop.services.context import Clock, ServiceContext, system_clock
 from cio_desktop.services.keys import load_field_cipher
 from cio_desktop.services.ledger import LedgerService
 from cio_desktop.services.statement_import import StatementImportService
+from cio_desktop.services.sync import SyncService
 from cio_desktop.services.users import UsersService
 from cio_desktop.storage import migrate
 from cio_desktop.storage.database import Database, connect
@@ -42,6 +43,7 @@ class Workspace:
     audit: AuditService = field(init=False)
     imports: StatementImportService = field(init=False)
     approvals: ApprovalsService = field(init=False)
+    sync: SyncService = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = AuthService(self.ctx)
@@ -51,6 +53,7 @@ class Workspace:
         self.audit = AuditService(self.ctx)
         self.imports = StatementImportService(self.ctx)
         self.approvals = ApprovalsService(self.ctx)
+        self.sync = SyncService(self.ctx)
 
     @property
     def db(self) -> Database:

@@ -106,8 +106,8 @@ class Database:
             yield session
             if write:
                 session.commit()
-            else:
-                session.rollback()
+            # a read: close() below ends the transaction without expiring what was loaded, so
+            # objects returned from a read stay readable after it
         except BaseException:
             session.rollback()
             raise

@@ -225,6 +225,27 @@ class SyncRun(Base):
     __table_args__ = (Index("ix_sync_runs_connection_started", "connection_id", "started_at"),)
 
 
+class OpenItem(Base):
+    """An open payable or receivable from an accounting system (feeds the cash forecast)."""
+
+    __tablename__ = "open_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))            # payable | receivable
+    counterparty: Mapped[str] = mapped_column(String(140), default="")
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    due_date: Mapped[date] = mapped_column(Date)
+    issue_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    document_no: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("connection_id", "external_id", name="uq_open_items_connection_external"),
+                      Index("ix_open_items_due", "status", "due_date"))
+
+
 class Portfolio(Base):
     __tablename__ = "portfolios"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
