@@ -51,10 +51,12 @@ class AccountsService(Service):
     @action(Permission.ACCOUNTS_READ, description="view accounts and balances")
     def list_accounts(self) -> list[AccountView]:
         with self.ctx.db.unit_of_work(write=False) as uow:
-            sums = dict(uow.execute(select(Transaction.account_id, func.sum(Transaction.amount_minor))
-                                    .group_by(Transaction.account_id)).all())
-            last = dict(uow.execute(select(Transaction.account_id, func.max(Transaction.booking_date))
-                                    .group_by(Transaction.account_id)).all())
+            # One pass over the covering (account_id, booking_date, amount_minor) index.
+            sums, last = {}, {}
+            for account_id, total, latest in uow.execute(
+                    select(Transaction.account_id, func.sum(Transaction.amount_minor),
+                           func.max(Transaction.booking_date)).group_by(Transaction.account_id)):
+                sums[account_id], last[account_id] = total, latest
             views = []
             for a in uow.execute(select(Account).where(Account.is_active.is_(True))
                                  .order_by(Account.institution, Account.name)).scalars():
@@ -151,8 +153,9 @@ def add_account(uow, ctx, *, name: str, institution: str, number: str, currency:
     if not name:
         raise ValidationError("an account needs a name", field="name")
     number_c = compact(number)
-    if not number_c or not number_c.isalnum():
-        raise ValidationError("letters and digits only", field="account number")
+    if not number_c or not all(ch.isalnum() or ch in "/-." for ch in number_c) or not number_c.isascii():
+        raise ValidationError("use letters, digits, '/', '-' or '.' (e.g. an IBAN or 10050000/0123456789)",
+                              field="account number")
     if is_iban_shaped(number_c) and not iban_checksum_ok(number_c):
         raise ValidationError(f"IBAN {mask_account_number(number_c)} fails its check digits",
                               field="account number")
