@@ -1,13 +1,33 @@
 """The ledger: every booked transaction, queried page by page with SQL-side filtering and
-sorting so the table stays fast at millions of rows (the UI never loads the whole ledger)."""
+sorting so the table stays fast at millions of rows (the UI never loads the whole ledger).
+
+Paging: ``page(q, offset, limit, after=last_row)`` continues *after* the last row the caller
+has (keyset pagination: the index seeks straight to it) whenever the sort column is never
+NULL; otherwise, or without ``after``, it uses ``OFFSET``. Both give the same rows because the
+order is total (the row id breaks ties).
+
+Text search: every word of ``LedgerQuery.text`` must occur in ``search_text`` (``LIKE
+'%word%'``, portable to PostgreSQL). On SQLite the migration 0002 adds ``transactions_fts``, a
+trigram FTS5 index of ``search_text``: when a search is selective (fewer than
+``FTS_SELECTIVE_CAP`` candidates) the candidates come from that index, which turns a scan of the
+whole ledger into a few index reads; a common word keeps the ordinary plan, which finds a page
+of matches quickly by walking the sort index. The ``LIKE`` conditions always stay in the query,
+so the index can only narrow, never change, the result.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from typing import Callable, Iterator
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, column, func, select, table, text, tuple_
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from cio_desktop.domain.money import Money
 from cio_desktop.errors import ValidationError
@@ -26,6 +46,25 @@ SORTABLE = {
     "currency": Transaction.currency,
 }
 
+#: Columns that break ties after the sort column and before the id: "account" lists each
+#: account's lines by booking date (and can walk the (account_id, booking_date) index).
+_THEN_BY = {"account": (Transaction.booking_date,)}
+
+#: Sort columns that may hold NULL: no keyset paging (NULLs order differently per database).
+_NULLABLE = {"value_date"}
+
+#: A text search with fewer full-text candidates than this is answered from the FTS index.
+FTS_SELECTIVE_CAP = 20_000
+
+#: SQLite asks ``cancelled()`` every this many virtual-machine steps (a few ms of work).
+_PROGRESS_STEPS = 50_000
+
+_FTS = table("transactions_fts", column("rowid"), column("search_text"))
+
+
+class QueryCancelled(Exception):
+    """The caller no longer wanted the answer (``cancelled()`` turned true) and SQLite stopped."""
+
 
 @dataclass(frozen=True)
 class LedgerQuery:
@@ -40,6 +79,10 @@ class LedgerQuery:
 
     def with_(self, **changes) -> "LedgerQuery":  # noqa: ANN003
         return replace(self, **changes)
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(self.text.lower().split())
 
 
 @dataclass(frozen=True)
@@ -60,10 +103,35 @@ def search_text_for(counterparty: str, reference: str, description: str, categor
     return " ".join(p for p in (counterparty, reference, description, category) if p).lower()
 
 
-def _apply(stmt: Select, q: LedgerQuery) -> Select:
-    if q.text.strip():
-        for word in q.text.lower().split():
-            stmt = stmt.where(Transaction.search_text.contains(word, autoescape=True))
+def _order_columns(q: LedgerQuery) -> list:
+    return [SORTABLE[q.sort], *_THEN_BY.get(q.sort, ()), Transaction.id]
+
+
+def _sort_values(row: LedgerRow, q: LedgerQuery) -> list:
+    """The values of ``_order_columns`` for a row the service returned (keyset cursor)."""
+    by_key = {
+        "booking_date": row.booking_date, "value_date": row.value_date,
+        "account": row.account_id, "amount": row.amount.to_minor(),
+        "counterparty": row.counterparty, "reference": row.reference,
+        "category": row.category, "currency": row.amount.currency,
+    }
+    then = {"account": [row.booking_date]}.get(q.sort, [])
+    return [by_key[q.sort], *then, row.id]
+
+
+def _fts_word(word: str) -> bool:
+    """The trigram index helps with words of 3+ characters; LIKE wildcards stay on the plain path."""
+    return len(word) >= 3 and not any(ch in word for ch in "%_\\")
+
+
+def _apply(stmt: Select, q: LedgerQuery, *, fts_words: tuple[str, ...] = ()) -> Select:
+    for word in q.words:
+        stmt = stmt.where(Transaction.search_text.contains(word, autoescape=True))
+    if fts_words:
+        candidates = select(_FTS.c.rowid)
+        for word in fts_words:
+            candidates = candidates.where(_FTS.c.search_text.like(f"%{word}%"))
+        stmt = stmt.where(Transaction.id.in_(candidates))
     if q.account_ids:
         stmt = stmt.where(Transaction.account_id.in_(q.account_ids))
     if q.date_from:
@@ -80,23 +148,97 @@ def _apply(stmt: Select, q: LedgerQuery) -> Select:
 
 
 class LedgerService(Service):
+    def __init__(self, ctx) -> None:  # noqa: ANN001
+        super().__init__(ctx)
+        self._fts_present: bool | None = None
+        self._selective: OrderedDict[tuple[str, ...], bool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- full-text narrowing (SQLite) -----------------------------------------------------
+    def _has_fts(self, uow: Session) -> bool:
+        if self._fts_present is None:
+            present = False
+            if self.ctx.db.kind == "sqlite":
+                present = uow.execute(text("SELECT count(*) FROM sqlite_master "
+                                           "WHERE name = 'transactions_fts'")).scalar_one() > 0
+            self._fts_present = present
+        return self._fts_present
+
+    def _fts_words(self, uow: Session, q: LedgerQuery) -> tuple[str, ...]:
+        """The words to narrow by through the FTS index, or () when the plain plan is better."""
+        words = tuple(sorted({w for w in q.words if _fts_word(w)}))
+        if not words or not self._has_fts(uow):
+            return ()
+        with self._lock:
+            known = self._selective.get(words)
+        if known is None:
+            probe = select(_FTS.c.rowid)
+            for word in words:
+                probe = probe.where(_FTS.c.search_text.like(f"%{word}%"))
+            found = uow.execute(select(func.count()).select_from(
+                probe.limit(FTS_SELECTIVE_CAP).subquery())).scalar_one()
+            # Only the plan depends on this, never the result, so a cached answer that has
+            # aged a little (new imports) is still safe.
+            known = found < FTS_SELECTIVE_CAP
+            with self._lock:
+                self._selective[words] = known
+                while len(self._selective) > 64:
+                    self._selective.popitem(last=False)
+        return words if known else ()
+
+    @contextmanager
+    def _cancellable(self, uow: Session, cancelled: Callable[[], bool] | None) -> Iterator[None]:
+        """Stop a long SQLite statement as soon as ``cancelled()`` is true (a newer query replaced
+        it): a count over a million lines keeps no core busy for an answer nobody will read.
+        PostgreSQL runs the statement to the end (the caller drops the answer)."""
+        if cancelled is None or self.ctx.db.kind != "sqlite":
+            yield
+            return
+        raw = uow.connection().connection.driver_connection
+        raw.set_progress_handler(lambda: 1 if cancelled() else 0, _PROGRESS_STEPS)
+        try:
+            yield
+        except OperationalError:
+            if cancelled():
+                raise QueryCancelled("the query was replaced by a newer one") from None
+            raise
+        finally:
+            raw.set_progress_handler(None, 0)
+
+    # -- queries ------------------------------------------------------------------------------
     @action(Permission.LEDGER_READ, description="search the ledger")
-    def count(self, q: LedgerQuery) -> int:
-        with self.ctx.db.unit_of_work(write=False) as uow:
-            return uow.execute(_apply(select(func.count()).select_from(Transaction), q)).scalar_one()
+    def count(self, q: LedgerQuery, *, cancelled: Callable[[], bool] | None = None) -> int:
+        """Lines matching ``q``. ``cancelled``: see ``_cancellable`` (raises QueryCancelled)."""
+        with self.ctx.db.unit_of_work(write=False) as uow, self._cancellable(uow, cancelled):
+            stmt = _apply(select(func.count()).select_from(Transaction), q,
+                          fts_words=self._fts_words(uow, q))
+            return uow.execute(stmt).scalar_one()
 
     @action(Permission.LEDGER_READ, description="read the ledger")
-    def page(self, q: LedgerQuery, offset: int, limit: int) -> list[LedgerRow]:
+    def page(self, q: LedgerQuery, offset: int, limit: int, *, after: LedgerRow | None = None,
+             cancelled: Callable[[], bool] | None = None) -> list[LedgerRow]:
+        """Up to ``limit`` rows in ``q``'s order: those after ``after`` (the last row of the
+        previous page) when given, else from ``offset``. Pass both: ``after`` is used whenever
+        the sort column allows keyset paging, ``offset`` otherwise. ``cancelled``: see
+        ``_cancellable``."""
         if q.sort not in SORTABLE:
             raise ValidationError(f"cannot sort by '{q.sort}'", field="sort")
-        column = SORTABLE[q.sort]
-        order = [column.desc(), Transaction.id.desc()] if q.descending else [column.asc(), Transaction.id.asc()]
-        stmt = _apply(select(Transaction.id, Transaction.booking_date, Transaction.value_date,
-                             Transaction.account_id, Transaction.amount_minor, Transaction.currency,
-                             Transaction.counterparty, Transaction.bank_reference,
-                             Transaction.description, Transaction.category, Transaction.source), q)
-        stmt = stmt.order_by(*order).offset(offset).limit(limit)
-        with self.ctx.db.unit_of_work(write=False) as uow:
+        if offset < 0 or limit < 0:
+            raise ValidationError("offset and limit cannot be negative", field="page")
+        columns = _order_columns(q)
+        order = [c.desc() for c in columns] if q.descending else [c.asc() for c in columns]
+        with self.ctx.db.unit_of_work(write=False) as uow, self._cancellable(uow, cancelled):
+            stmt = _apply(select(Transaction.id, Transaction.booking_date, Transaction.value_date,
+                                 Transaction.account_id, Transaction.amount_minor, Transaction.currency,
+                                 Transaction.counterparty, Transaction.bank_reference,
+                                 Transaction.description, Transaction.category, Transaction.source), q,
+                          fts_words=self._fts_words(uow, q))
+            if after is not None and q.sort not in _NULLABLE:
+                key, values = tuple_(*columns), tuple_(*_sort_values(after, q))
+                stmt = stmt.where(key < values if q.descending else key > values)
+            elif offset:
+                stmt = stmt.offset(offset)
+            stmt = stmt.order_by(*order).limit(limit)
             return [LedgerRow(r[0], r[1], r[2], r[3], Money.from_minor(r[4], r[5]), r[6], r[7], r[8],
                               r[9], r[10]) for r in uow.execute(stmt)]
 

@@ -1,0 +1,436 @@
+"""Accounts panel: KPI cards, the accounts table, consolidated balances per currency and a
+balance-history chart for the selected account (or all accounts of its currency).
+
+Everything is read through ``ui_ctx.workers`` (never on the GUI thread); the panel refreshes
+only on its ``TOPICS``, coalescing bursts of events into one reload, and only while visible
+(a hidden panel remembers it is stale and reloads when shown).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QMenu, QPushButton, QSplitter, QTableView,
+                               QVBoxLayout, QWidget)
+
+from cio_desktop.domain.money import Money
+from cio_desktop.security.permissions import Permission
+from cio_desktop.services.accounts import AccountView, CurrencyTotal
+from cio_desktop.ui.models.accounts_model import (ACCOUNT_COLUMNS, ACCOUNT_ROLE, AccountsFilterProxy, AccountsTableModel,
+                                                  ConsolidatedTableModel, below_minimum)
+from cio_desktop.ui.panels.base import Panel
+from cio_desktop.ui.widgets.balance_chart import BalanceChart, Series
+from cio_desktop.ui.widgets.kpi_card import KpiCard
+
+log = logging.getLogger(__name__)
+
+REFRESH_DELAY_MS = 150  # events arriving within this window cause one reload
+REVEAL_SECONDS = 30  # a revealed number is masked again after this long
+
+
+class AccountsPanel(Panel):
+    NAME = "accounts"
+    TITLE = "Accounts"
+    PERMISSION = Permission.ACCOUNTS_READ
+    SHORTCUT = "Ctrl+1"
+    TOPICS = ("accounts.changed", "ledger.changed", "sync.completed")
+
+    def __init__(self, app: Any, parent: QWidget | None = None) -> None:
+        super().__init__(app, parent)
+        self._generation = 0
+        self._chart_generation = 0
+        self._dirty = True
+        self._loaded = False
+        self._selected_id: int | None = None
+        self.accounts: list[AccountView] = []
+        self.totals: list[CurrencyTotal] = []
+        self.grand_total: Money | None = None
+        self.reveal_run: Any = None  # the last run_sensitive handle (tests inspect it)
+
+    # -- construction ---------------------------------------------------------------------------
+    def build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(20, 16, 20, 16)
+        root.setSpacing(12)
+
+        head = QHBoxLayout()
+        title = QLabel(self.TITLE)
+        title.setObjectName("panelTitle")
+        head.addWidget(title)
+        self.status_label = QLabel("")
+        self.status_label.setProperty("hint", True)
+        head.addWidget(self.status_label)
+        head.addStretch(1)
+        self.reveal_button = QPushButton("Reveal number")
+        self.reveal_button.setObjectName("revealNumber")
+        self.reveal_button.setToolTip("Show the full number of the selected account (needs a two-factor check)")
+        self.reveal_button.clicked.connect(self.reveal_selected)
+        head.addWidget(self.reveal_button)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        head.addWidget(self.refresh_button)
+        root.addLayout(head)
+
+        # KPI cards: total in base currency, one per currency, accounts below minimum
+        self.kpi_row = QHBoxLayout()
+        self.kpi_row.setSpacing(12)
+        base = self.app.settings.base_currency
+        self.total_card = KpiCard(f"Total in {base}", "…", "all accounts at the latest FX rates")
+        self.below_card = KpiCard("Below minimum", "…", "accounts under their minimum balance")
+        self.currency_cards: dict[str, KpiCard] = {}
+        self.kpi_row.addWidget(self.total_card)
+        self.kpi_row.addStretch(1)
+        self.kpi_row.addWidget(self.below_card)
+        root.addLayout(self.kpi_row)
+
+        # accounts table with a filter
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("accountsFilter")
+        self.filter_edit.setPlaceholderText("Filter accounts by bank, name, number, currency…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.model = AccountsTableModel(self)
+        self.proxy = AccountsFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.table = QTableView()
+        self.table.setObjectName("accountsTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(28)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for i, col in enumerate(ACCOUNT_COLUMNS):
+            header.setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+        copy = QAction("Copy", self.table)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_selected)
+        self.table.addAction(copy)
+
+        table_box = QWidget()
+        self.table_box = table_box
+        table_layout = QVBoxLayout(table_box)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.setSpacing(6)
+        table_layout.addWidget(self.filter_edit)
+        table_layout.addWidget(self.table, 1)
+
+        # consolidated per currency
+        self.consolidated_model = ConsolidatedTableModel(self)
+        self.consolidated = QTableView()
+        self.consolidated.setObjectName("consolidatedTable")
+        self.consolidated.setModel(self.consolidated_model)
+        self.consolidated.verticalHeader().hide()
+        self.consolidated.verticalHeader().setDefaultSectionSize(28)
+        self.consolidated.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.consolidated.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        ch = self.consolidated.horizontalHeader()
+        ch.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        ch.setStretchLastSection(False)
+        self.consolidated.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.consolidated.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        cons_box = QGroupBox("Consolidated by currency")
+        self.cons_box = cons_box
+        cons_layout = QVBoxLayout(cons_box)
+        cons_layout.addWidget(self.consolidated)
+        self.rates_note = QLabel("")
+        self.rates_note.setProperty("hint", True)
+        self.rates_note.setWordWrap(True)
+        cons_layout.addWidget(self.rates_note)
+        cons_layout.addStretch(1)
+
+        # balance chart
+        chart_box = QGroupBox("Balance history")
+        chart_layout = QVBoxLayout(chart_box)
+        options = QHBoxLayout()
+        self.all_currency_check = QCheckBox("All accounts in this currency")
+        self.all_currency_check.setObjectName("chartAllCurrency")
+        self.all_currency_check.toggled.connect(lambda _c: self.load_chart())
+        options.addStretch(1)
+        options.addWidget(self.all_currency_check)
+        self.chart = BalanceChart()
+        chart_layout.addLayout(options)
+        chart_layout.addWidget(self.chart, 1)
+
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(cons_box)
+        lower.addWidget(chart_box)
+        lower.setStretchFactor(0, 0)
+        lower.setStretchFactor(1, 1)
+        lower.setChildrenCollapsible(False)
+        lower.setSizes([580, 820])
+        self.lower_split = lower
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(table_box)
+        split.addWidget(lower)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+        self.split = split
+        root.addWidget(split, 1)
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_DELAY_MS)
+        self._refresh_timer.timeout.connect(self.refresh)
+        self._update_actions()
+        self.refresh()
+
+    # -- loading ------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload accounts and totals off the GUI thread."""
+        self._dirty = False
+        self._generation += 1
+        generation = self._generation
+        service = self.app.workspace.accounts
+        self.status_label.setText("loading…")
+
+        def load() -> tuple[list[AccountView], list[CurrencyTotal], Money | None]:
+            accounts = service.list_accounts()
+            totals, grand = service.consolidated(accounts)
+            return accounts, totals, grand
+
+        self.app.workers.run(load, lambda result: self._loaded_data(generation, result),
+                             lambda exc: self._load_failed(generation, exc))
+
+    def _load_failed(self, generation: int, exc: BaseException) -> None:
+        if generation == self._generation:
+            self.status_label.setText("could not load the accounts")
+            self.app.show_error(exc)
+
+    def _loaded_data(self, generation: int, result: tuple) -> None:
+        if generation != self._generation:
+            return
+        accounts, totals, grand = result
+        self.accounts, self.totals, self.grand_total = accounts, totals, grand
+        self._loaded = True
+        keep = self._selected_id
+        self.model.set_accounts(accounts)
+        counts: dict[str, int] = {}
+        for a in accounts:
+            counts[a.currency] = counts.get(a.currency, 0) + 1
+        base = self.app.settings.base_currency
+        self.consolidated_model.set_totals(totals, grand, base, counts)
+        self._update_kpis(accounts, totals, grand, base)
+        missing = [t.currency for t in totals if t.rate is None]
+        self.rates_note.setText(
+            f"No FX rate for {', '.join(missing)}: those balances are not converted and no total is shown."
+            if missing else f"Converted to {base} at the latest stored rate of each currency.")
+        self.status_label.setText(f"{len(accounts)} account{'s' if len(accounts) != 1 else ''}")
+        self._fit_tables()
+        # keep the selection (the chart follows it), else select the first account
+        target = keep if keep is not None and self.model.row_of(keep) >= 0 else None
+        if target is None and self.proxy.rowCount() > 0:
+            target = self.proxy.index(0, 0).data(ACCOUNT_ROLE).id
+        self._selected_id = None
+        if target is not None:
+            self.select_account(target)
+        else:
+            self.chart.set_series([], title="")
+        self._update_actions()
+
+    def _fit_tables(self) -> None:
+        """Show every account (up to 12 rows) without scrolling; the chart takes the rest."""
+        row_h = self.table.verticalHeader().defaultSectionSize()
+        header_h = self.table.horizontalHeader().sizeHint().height()
+        shown = min(max(self.model.rowCount(), 3), 12)
+        table_h = header_h + shown * row_h + 2 * self.table.frameWidth() + 4
+        self.table.setMinimumHeight(header_h + 3 * row_h)
+        top = table_h + self.filter_edit.sizeHint().height() + 6
+        self.table_box.setMinimumHeight(top)
+        c_rows = self.consolidated_model.rowCount()
+        c_header = self.consolidated.horizontalHeader().sizeHint().height()
+        self.consolidated.setFixedHeight(c_header + max(c_rows, 1) * row_h + 2 * self.consolidated.frameWidth() + 2)
+        self.consolidated.resizeColumnsToContents()
+        width = self.consolidated.horizontalHeader().length() + 2 * self.consolidated.frameWidth() + 4
+        self.consolidated.setMinimumWidth(width)
+        self.cons_box.setMaximumWidth(width + 48)  # the chart takes the rest of the row
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().resizeEvent(event)
+        if self._loaded:
+            self._fit_tables()
+
+    def _update_kpis(self, accounts: list[AccountView], totals: list[CurrencyTotal],
+                     grand: Money | None, base: str) -> None:
+        if grand is not None:
+            self.total_card.set_values(grand.format(), f"{len(accounts)} accounts at the latest FX rates",
+                                       "normal")
+        else:
+            missing = ", ".join(t.currency for t in totals if t.rate is None)
+            self.total_card.set_values("no rate", f"no {missing}/{base} FX rate stored: total not shown",
+                                       "warning")
+        for card in self.currency_cards.values():
+            self.kpi_row.removeWidget(card)
+            card.deleteLater()
+        self.currency_cards = {}
+        position = 1
+        for t in totals:
+            n = sum(1 for a in accounts if a.currency == t.currency)
+            detail = f"{n} account{'s' if n != 1 else ''}"
+            if t.in_base is not None and t.currency != base:
+                detail += f" · {t.in_base.format()}"
+            elif t.rate is None:
+                detail += f" · no {base} rate"
+            card = KpiCard(f"{t.currency} balance", t.balance.format(), detail)
+            card.set_state("danger" if t.balance.amount < 0 else "normal")
+            self.kpi_row.insertWidget(position, card)
+            position += 1
+            self.currency_cards[t.currency] = card
+        below = [a for a in accounts if below_minimum(a)]
+        if below:
+            names = ", ".join(a.name for a in below[:3]) + ("…" if len(below) > 3 else "")
+            self.below_card.set_values(str(len(below)), names, "danger")
+        else:
+            self.below_card.set_values("0", "every account is above its minimum", "ok")
+
+    # -- selection and chart ------------------------------------------------------------------------
+    def selected_account(self) -> AccountView | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return None
+        return rows[0].data(ACCOUNT_ROLE)
+
+    def select_account(self, account_id: int) -> bool:
+        row = self.model.row_of(account_id)
+        if row < 0:
+            return False
+        proxy_index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not proxy_index.isValid():
+            return False
+        self.table.selectionModel().setCurrentIndex(
+            proxy_index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        self.table.scrollTo(proxy_index)
+        if self._selected_id != account_id:  # selection signal did not fire (same row)
+            self._selection_changed()
+        return True
+
+    def _selection_changed(self) -> None:
+        account = self.selected_account()
+        new_id = account.id if account else None
+        if new_id == self._selected_id and new_id is not None and self.chart.series:
+            return
+        self._selected_id = new_id
+        self._update_actions()
+        if account is not None:
+            self.all_currency_check.setText(f"All {account.currency} accounts")
+        self.load_chart()
+
+    def load_chart(self) -> None:
+        account = self.selected_account()
+        self._chart_generation += 1
+        generation = self._chart_generation
+        if account is None:
+            self.chart.set_series([], title="Select an account")
+            return
+        if self.all_currency_check.isChecked():
+            chosen = [a for a in self.model.accounts() if a.currency == account.currency]
+            title = f"All {account.currency} accounts"
+        else:
+            chosen = [account]
+            title = f"{account.institution} · {account.name} ({account.currency})"
+        service = self.app.workspace.accounts
+
+        def load() -> list[tuple[AccountView, list]]:
+            return [(a, service.balance_history(a.id)) for a in chosen]
+
+        def done(result: list[tuple[AccountView, list]]) -> None:
+            if generation != self._chart_generation:
+                return
+            series = [Series(a.name, [d for d, _m in history], [float(m.amount) for _d, m in history],
+                             a.currency) for a, history in result]
+            minimum = float(chosen[0].min_balance.amount) if len(chosen) == 1 and \
+                not chosen[0].min_balance.is_zero() else None
+            self.chart.set_series(series, title=title, minimum=minimum)
+
+        def failed(exc: BaseException) -> None:
+            if generation == self._chart_generation:
+                self.chart.set_series([], title="could not load the balance history")
+                self.app.show_error(exc)
+
+        self.app.workers.run(load, done, failed)
+
+    # -- reveal, copy, context menu --------------------------------------------------------------------
+    def _update_actions(self) -> None:
+        session = self.app.workspace.ctx.session
+        allowed = session is not None and session.can(Permission.ACCOUNT_NUMBER_REVEAL)
+        self.reveal_button.setVisible(allowed)
+        self.reveal_button.setEnabled(allowed and self.selected_account() is not None)
+
+    def reveal_selected(self) -> None:
+        """Reveal the selected account's full number: MFA-gated (a fresh two-factor code)."""
+        account = self.selected_account()
+        if account is None:
+            return
+        service = self.app.workspace.accounts
+        account_id = account.id
+
+        def fn() -> str:
+            return service.reveal_number(account_id)
+
+        def shown(number: str) -> None:
+            self.model.reveal(account_id, number)
+            self.app.status(f"number of {account.name} shown for {REVEAL_SECONDS} s")
+            QTimer.singleShot(REVEAL_SECONDS * 1000, lambda: self._hide_number(account_id))
+
+        try:
+            from cio_desktop.ui.dialogs.mfa import run_sensitive
+        except ImportError:  # the MFA prompt is not available: report the refusal in plain words
+            self.reveal_run = None
+            self.app.workers.run(fn, shown, self.app.show_error)
+            return
+        self.reveal_run = run_sensitive(self.app, self, fn, on_success=shown)
+
+    def _hide_number(self, account_id: int) -> None:
+        try:
+            self.model.hide_number(account_id)
+        except RuntimeError:  # the panel was closed meanwhile
+            pass
+
+    def copy_selected(self) -> None:
+        account = self.selected_account()
+        if account is None:
+            return
+        cells = [self.model.index(self.model.row_of(account.id), c).data() for c in range(len(ACCOUNT_COLUMNS))]
+        QGuiApplication.clipboard().setText("\t".join(c.title for c in ACCOUNT_COLUMNS) + "\n" +
+                                            "\t".join(str(c) for c in cells) + "\n")
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        menu = QMenu(self)
+        reveal = menu.addAction("Reveal number…")
+        reveal.setEnabled(self.reveal_button.isVisible())
+        reveal.triggered.connect(self.reveal_selected)
+        menu.addAction("Copy row", self.copy_selected)
+        menu.addAction("Show all accounts in this currency",
+                       lambda: self.all_currency_check.setChecked(True))
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    # -- Panel contract ---------------------------------------------------------------------------------
+    def on_shown(self) -> None:
+        if self._dirty and self._built:
+            self.refresh()
+
+    def on_changes(self, topic: str, data: dict) -> None:
+        if topic not in self.TOPICS:
+            return
+        self._dirty = True
+        if self._built and self.isVisible():
+            self._refresh_timer.start()

@@ -1,0 +1,147 @@
+"""Balance-history chart (pyqtgraph): dates along the bottom, readable amounts on the left.
+
+Dates are plotted as POSIX seconds at UTC midnight and the date axis is told to use UTC, so a
+booking day is labelled as that day whatever the machine's time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.graphicsItems.DateAxisItem as _dates
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from cio_desktop.ui.widgets.format import compact_number, is_dark
+
+PALETTE = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"]
+
+
+def date_to_x(d: date) -> float:
+    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
+
+
+# Years with months between them; unlike pyqtgraph's default the months thin out (every 3rd,
+# 6th) on a narrow chart instead of disappearing, so a two-year history keeps month marks.
+_YEAR_MONTH = _dates.ZoomLevel([
+    _dates.TickSpec(_dates.YEAR_SPACING, _dates.makeYStepper(1), "%Y", autoSkip=[1, 5, 10, 25]),
+    _dates.TickSpec(_dates.MONTH_SPACING, _dates.makeMStepper(1), "%b", autoSkip=[1, 3, 6]),
+], "Sep 99")
+
+
+class UtcDateAxis(pg.DateAxisItem):
+    """Date axis labelling UTC-midnight timestamps as their calendar day."""
+
+    def __init__(self, orientation: str = "bottom", **kwargs) -> None:  # noqa: ANN003
+        super().__init__(orientation=orientation, utcOffset=0, **kwargs)
+        self.zoomLevels[np.inf] = _YEAR_MONTH
+
+
+class AmountAxis(pg.AxisItem):
+    """Amount axis: ``1.2M``, ``350k`` instead of pyqtgraph's scientific scaling."""
+
+    def __init__(self, orientation: str = "left", **kwargs) -> None:  # noqa: ANN003
+        super().__init__(orientation=orientation, **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def tickStrings(self, values, scale, spacing):  # noqa: ANN001, ANN201, N802 - pyqtgraph API
+        return [compact_number(v * scale) for v in values]
+
+
+@dataclass
+class Series:
+    label: str
+    dates: list[date]
+    values: list[float]  # major units (floats only for drawing)
+    currency: str
+
+
+class BalanceChart(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        self.title_label = QLabel("")
+        self.title_label.setStyleSheet("font-weight: 600;")
+        layout.addWidget(self.title_label)
+        self.plot = pg.PlotWidget(axisItems={"bottom": UtcDateAxis(), "left": AmountAxis()})
+        self.plot.setMenuEnabled(False)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.getPlotItem().hideButtons()
+        self.plot.getViewBox().setMouseEnabled(x=True, y=False)
+        self.plot.setMinimumHeight(220)
+        layout.addWidget(self.plot, 1)
+        self.empty_label = QLabel("No bookings to chart.", self.plot)
+        self.empty_label.setProperty("hint", True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.hide()
+        self.curves: list[pg.PlotDataItem] = []
+        self.series: list[Series] = []
+        self._legend: pg.LegendItem | None = None
+        self._minimum: pg.InfiniteLine | None = None
+        self.apply_theme()
+
+    def apply_theme(self) -> None:
+        dark = is_dark()
+        self.plot.setBackground("#23272e" if dark else "#ffffff")
+        pen = pg.mkPen("#9aa4ae" if dark else "#52606d")
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(pen)
+            axis.setTextPen(pen)
+
+    def changeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self.apply_theme()  # light/dark switched at run time
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().resizeEvent(event)
+        self.empty_label.setGeometry(self.plot.rect())
+
+    def clear(self) -> None:
+        self.plot.clear()
+        if self._legend is not None:
+            self._legend.scene() and self._legend.scene().removeItem(self._legend)
+            self._legend = None
+        self.curves, self.series, self._minimum = [], [], None
+
+    def set_series(self, series: list[Series], *, title: str = "", minimum: float | None = None) -> None:
+        """Draw one line per series (legend when more than one), and the minimum as a dashed line."""
+        self.clear()
+        self.title_label.setText(title)
+        self.series = list(series)
+        if len(series) > 1:
+            dark = is_dark()
+            self._legend = self.plot.addLegend(
+                offset=(10, 10), brush=pg.mkBrush(35, 39, 46, 220) if dark else pg.mkBrush(255, 255, 255, 220),
+                pen=pg.mkPen("#3a4049" if dark else "#dde1e6"),
+                labelTextColor="#e3e6ea" if dark else "#1f2933")
+        for i, s in enumerate(series):
+            x = np.array([date_to_x(d) for d in s.dates], dtype=float)
+            y = np.array(s.values, dtype=float)
+            pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
+            curve = self.plot.plot(x, y, pen=pen, name=f"{s.label} ({s.currency})")
+            self.curves.append(curve)
+        if minimum is not None and len(series) == 1:
+            self._minimum = pg.InfiniteLine(pos=minimum, angle=0, movable=False,
+                                            pen=pg.mkPen("#d92d20", width=1, style=Qt.PenStyle.DashLine),
+                                            label="minimum", labelOpts={"position": 0.05, "color": "#d92d20"})
+            self.plot.addItem(self._minimum)
+        has_points = any(len(s.dates) for s in series)
+        self.empty_label.setVisible(not has_points)
+        self.empty_label.setGeometry(self.plot.rect())
+        if has_points:
+            self.plot.enableAutoRange()
+
+    def data(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The plotted (x, y) arrays, one pair per line (what tests compare)."""
+        out = []
+        for curve in self.curves:
+            x, y = curve.getData()
+            out.append((np.asarray(x if x is not None else []), np.asarray(y if y is not None else [])))
+        return out
