@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Callable, Iterator
 
 from sqlalchemy import Select, column, func, select, table, text, tuple_
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 from cio_desktop.domain.money import Money
 from cio_desktop.errors import ValidationError
 from cio_desktop.security.permissions import Permission
+from cio_desktop.services.audit import audit_log
 from cio_desktop.services.base import Service, action
 from cio_desktop.storage.models import Account, Transaction
 
@@ -246,3 +248,49 @@ class LedgerService(Service):
     def account_names(self) -> dict[int, str]:
         with self.ctx.db.unit_of_work(write=False) as uow:
             return {i: f"{n} ({c})" for i, n, c in uow.execute(select(Account.id, Account.name, Account.currency))}
+
+    @action(Permission.REPORTS_EXPORT, description="export the ledger")
+    def export_csv(self, q: LedgerQuery, path: Path) -> int:
+        """Write every row matching ``q`` to ``path`` as CSV (formula-safe cells, ISO dates, plain
+        amounts); audited with the filter used and the row count. Account numbers never appear."""
+        import csv
+
+        from cio_desktop.reports.csv_cells import safe_cell
+
+        names = self.account_names()
+        n = 0
+        with open(path, "w", newline="", encoding="utf-8-sig") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(EXPORT_COLUMNS)
+            for r in iter_rows(self.page, q):
+                writer.writerow([safe_cell(c) for c in (
+                    r.booking_date.isoformat(), r.value_date.isoformat() if r.value_date else "",
+                    names.get(r.account_id, str(r.account_id)), r.counterparty, r.description, r.reference,
+                    r.category, str(r.amount.rounded().amount), r.amount.currency)])
+                n += 1
+        with self.ctx.db.unit_of_work() as uow:
+            audit_log(uow, actor=self.ctx.actor, action="ledger.exported", entity="ledger", entity_id="csv",
+                      after={"file": Path(path).name, "rows": n, "filter": {
+                          "text": q.text, "accounts": list(q.account_ids), "from": q.date_from, "to": q.date_to}},
+                      at=self.ctx.now())
+        return n
+
+
+EXPORT_BATCH = 5000
+EXPORT_COLUMNS = ("Booking date", "Value date", "Account", "Counterparty", "Description", "Reference",
+                  "Category", "Amount", "Currency")
+
+
+def iter_rows(page: Callable[..., list[LedgerRow]], query: LedgerQuery,
+              batch: int = EXPORT_BATCH) -> Iterator[LedgerRow]:
+    """Every row of ``query`` in its order, page by page (keyset: each page continues after the last)."""
+    offset, after = 0, None
+    while True:
+        rows = page(query, offset, batch, after=after)
+        yield from rows
+        if len(rows) < batch:
+            return
+        offset += len(rows)
+        after = rows[-1]
+
+

@@ -207,3 +207,23 @@ def test_a_cancelled_query_stops_and_leaves_the_connection_clean(ledger_ws):
     assert ledger.count(q, cancelled=lambda: False) == want
     for _ in range(10):  # every pooled connection works without a leftover handler
         assert ledger.count(q) == want
+
+
+def test_export_is_permissioned_and_audited(demo_ws, tmp_path):
+    import pytest
+    from sqlalchemy import select
+
+    from cio_desktop.errors import PermissionDenied
+    from cio_desktop.services.ledger import LedgerQuery
+    from cio_desktop.storage.models import AuditEntry
+
+    login(demo_ws, "viewer")
+    with pytest.raises(PermissionDenied, match="reports.export"):
+        demo_ws.ledger.export_csv(LedgerQuery(text="salary"), tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
+    login(demo_ws, "analyst")
+    n = demo_ws.ledger.export_csv(LedgerQuery(text="salary"), tmp_path / "x.csv")
+    assert n == demo_ws.ledger.count(LedgerQuery(text="salary")) > 0
+    with demo_ws.db.unit_of_work(write=False) as uow:
+        last = uow.execute(select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
+    assert last.action == "ledger.exported" and f'"rows":{n}' in last.summary

@@ -17,7 +17,8 @@ from cio_desktop.storage.models import Transaction
 from cio_desktop.ui.context import UiContext
 from cio_desktop.ui.event_bridge import EventBridge
 from cio_desktop.ui.models.ledger_model import COLUMN_KEYS, COLUMNS, LedgerTableModel
-from cio_desktop.ui.panels.ledger import LedgerPanel, count_text, csv_safe
+from cio_desktop.reports.csv_cells import safe_cell as csv_safe
+from cio_desktop.ui.panels.ledger import LedgerPanel, count_text
 from cio_desktop.ui.workers import WorkerPool
 from tests.conftest import login
 

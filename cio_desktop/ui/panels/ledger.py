@@ -7,11 +7,9 @@ rows as tab-separated text.
 
 from __future__ import annotations
 
-import csv
 import logging
-import re
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
@@ -27,8 +25,6 @@ from cio_desktop.ui.widgets.filter_bar import LedgerFilterBar
 log = logging.getLogger(__name__)
 
 REFRESH_DELAY_MS = 150
-EXPORT_BATCH = 5000
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def count_text(n: int | None) -> str:
@@ -39,46 +35,6 @@ def count_text(n: int | None) -> str:
     if n == 0:
         return "no transactions"
     return f"{n:,} transaction{'s' if n != 1 else ''}"
-
-
-def csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formulas (CSV injection): a text cell starting with = + - @ (or a
-    tab/carriage return) gets a leading apostrophe. Plain numbers such as ``-12.50`` stay
-    numbers: they cannot be formulas."""
-    if value and value[0] in "=+-@\t\r" and not _NUMBER.match(value):
-        return "'" + value
-    return value
-
-
-def write_csv(path: Path, rows: Iterable[LedgerRow], names: dict[int, str]) -> int:
-    """Write ledger rows as CSV (ISO dates, plain amounts); returns the number of rows."""
-    n = 0
-    with open(path, "w", newline="", encoding="utf-8-sig") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([c.title for c in COLUMNS])
-        for r in rows:
-            cells = {"booking_date": r.booking_date.isoformat(),
-                     "value_date": r.value_date.isoformat() if r.value_date else "",
-                     "account": names.get(r.account_id, str(r.account_id)),
-                     "counterparty": r.counterparty, "description": r.description,
-                     "reference": r.reference, "category": r.category,
-                     "amount": str(r.amount.rounded().amount), "currency": r.amount.currency}
-            writer.writerow([csv_safe(cells[k]) for k in COLUMN_KEYS])
-            n += 1
-    return n
-
-
-def iter_ledger(page: Callable[..., list[LedgerRow]], query: LedgerQuery,
-                batch: int = EXPORT_BATCH) -> Iterable[LedgerRow]:
-    """Every row of ``query`` in its order, page by page (keyset: each page continues after the last)."""
-    offset, after = 0, None
-    while True:
-        rows = page(query, offset, batch, after=after)
-        yield from rows
-        if len(rows) < batch:
-            return
-        offset += len(rows)
-        after = rows[-1]
 
 
 class LedgerPanel(Panel):
@@ -233,11 +189,11 @@ class LedgerPanel(Panel):
 
     def export_to(self, path: Path, on_done: Callable[[int], None] | None = None) -> None:
         """Write every row matching the current filters to ``path`` (in the worker pool)."""
-        ledger, query, names = self.app.workspace.ledger, self.model.query, dict(self.names)
+        ledger, query = self.app.workspace.ledger, self.model.query
         self.export_button.setEnabled(False)
 
         def run() -> int:
-            return write_csv(path, iter_ledger(ledger.page, query), names)
+            return ledger.export_csv(query, path)
 
         def done(n: int) -> None:
             self.export_button.setEnabled(True)

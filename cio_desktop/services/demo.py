@@ -1,0 +1,322 @@
+"""Build the demo company into an empty database: users (one per role), Northwind Industrial
+Holdings' bank accounts, two years of statement lines, two investment portfolios with five years
+of prices, and five years of EURUSD/EURGBP rates.
+
+Deterministic for a seed (only the anchor date, ``ctx.now()``, and the user passwords, which
+come from ``secrets``, are not). Each step is one transaction with its audit entries inside it;
+the ledger — up to a million lines at ``scale=50`` — is generated day by day and written with
+SQLAlchemy Core ``executemany`` in chunks inside one transaction, so no ORM object is built per
+line and memory stays flat.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Callable, Iterator
+
+import numpy as np
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from cio_desktop.domain.demo_data import (COMPANY_NAME, business_days, float_to_decimal, iban,
+                                          years_before)
+from cio_desktop.domain.demo_ledger import ACCOUNTS, BANK_OF, DemoAccount, LedgerSimulator
+from cio_desktop.domain.demo_market import (FX_PAIRS, FX_PLACES, PORTFOLIOS, AssetSpec,
+                                            asset_universe, fx_paths, holdings_plan, price_paths)
+from cio_desktop.domain.money import Money
+from cio_desktop.errors import PasswordPolicyError, ValidationError
+from cio_desktop.security import passwords
+from cio_desktop.security.permissions import Role
+from cio_desktop.services.accounts import add_account
+from cio_desktop.services.audit import audit_log
+from cio_desktop.services.context import ServiceContext
+from cio_desktop.services.ledger import search_text_for
+from cio_desktop.services.users import provision_user
+from cio_desktop.storage.models import (Asset, FxRate, Holding, ImportBatch, Portfolio, Price, Transaction,
+                                        User)
+
+log = logging.getLogger(__name__)
+
+ACTOR = "demo"
+CHUNK = 10_000
+LEDGER_CACHE_KIB = 131_072  # SQLite page cache (128 MiB) while the ledger is written
+MAX_SCALE = 500
+PASSWORD_LENGTH = 20
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.!@#%+="
+
+DISPLAY_NAMES = {
+    Role.ADMIN: "System Administrator",
+    Role.TREASURER: "Group Treasurer",
+    Role.APPROVER: "Payments Approver (CFO)",
+    Role.ANALYST: "Treasury Analyst",
+    Role.AUDITOR: "Internal Auditor",
+    Role.VIEWER: "Read-only Viewer",
+}
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class DemoResult:
+    users: dict[str, str]  # username -> password (the generated or given password)
+    accounts: int
+    transactions: int
+    portfolios: int
+    assets: int
+    prices: int
+    fx_rates: int
+
+
+def build_demo(ctx: ServiceContext, *, seed: int = 42, scale: int = 1, password: str | None = None,
+               totp_secret: str | None = None, progress: Progress | None = None) -> DemoResult:
+    """Fill an empty database with the demo company; refuses a database that has any user.
+
+    ``scale`` multiplies the ledger's volume (≈ 20,000 lines × scale) and the account balances;
+    ``password`` is given to every user, otherwise each gets its own random one (returned once);
+    ``totp_secret`` enrols every user in TOTP MFA. ``progress(step, fraction)`` is called at
+    each step and during the ledger.
+    """
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
+        raise ValidationError(f"use a whole number from 1 to {MAX_SCALE}", field="scale")
+    report = progress or (lambda step, fraction: None)
+    started = time.perf_counter()
+    _refuse_if_not_empty(ctx)
+
+    today = ctx.now().date()
+    ledger_start = years_before(today, 2)
+    market_days = business_days(years_before(today, 5), today)
+    # One independent stream per part, so changing one part never shifts the others.
+    rng_accounts, rng_fx, rng_market, rng_ledger = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
+
+    report("users", 0.0)
+    users = _create_users(ctx, password, totp_secret)
+
+    report("bank accounts", 0.05)
+    ledger_days = business_days(ledger_start, today)
+    account_ids = _create_accounts(ctx, rng_accounts, scale, ledger_days[0])
+
+    report("FX rates", 0.08)
+    fx = fx_paths(rng_fx, len(market_days))
+    fx_count = _load_fx(ctx, market_days, fx)
+
+    report("assets and prices", 0.11)
+    specs = asset_universe(rng_market, today)
+    closes = price_paths(rng_market, specs, len(market_days))
+    asset_ids, decimal_closes, price_count = _load_market(ctx, specs, market_days, closes)
+
+    report("portfolios", 0.17)
+    plans = holdings_plan(rng_market, specs, decimal_closes, market_days, fx)
+    _create_portfolios(ctx, specs, asset_ids, plans)
+
+    report("ledger", 0.2)
+    fx_by_day = {d: {q: float(fx[q][i]) for q, _, _ in FX_PAIRS} for i, d in enumerate(market_days)}
+    calendar = business_days(ledger_start, today + timedelta(days=14))  # room for value dates
+    simulator = LedgerSimulator(rng_ledger, calendar, today, fx_by_day, scale)
+    lines, batch_id = _load_ledger(ctx, simulator, account_ids, seed=seed, scale=scale,
+                                   report=lambda f, step: report(step, 0.2 + 0.79 * f))
+
+    result = DemoResult(users=users, accounts=len(account_ids), transactions=lines,
+                        portfolios=len(PORTFOLIOS), assets=len(specs), prices=price_count,
+                        fx_rates=fx_count)
+    report("done", 1.0)
+    log.info("demo company built (seed %s, scale %s): %s ledger lines in %.1f s", seed, scale, lines,
+             time.perf_counter() - started)
+    ctx.bus.publish("accounts.changed", ids=list(account_ids.values()))
+    ctx.bus.publish("ledger.changed", batch_id=batch_id, new=lines)
+    ctx.bus.publish("demo.built", accounts=result.accounts, transactions=lines, portfolios=result.portfolios)
+    return result
+
+
+# -- steps ------------------------------------------------------------------------------------
+def _refuse_if_not_empty(ctx: ServiceContext) -> None:
+    with ctx.db.unit_of_work(write=False) as uow:
+        _check_empty(uow)
+
+
+def _check_empty(uow: Session) -> None:
+    if uow.execute(select(func.count()).select_from(User)).scalar_one():
+        raise ValidationError("this database already has users: the demo company can only be built "
+                              "into a new, empty database", field="database")
+
+
+def random_password(username: str = "") -> str:
+    """A strong random password (``PASSWORD_LENGTH`` characters) that passes the policy."""
+    while True:
+        candidate = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
+        try:
+            passwords.check_policy(candidate, username)
+        except PasswordPolicyError:
+            continue
+        if any(c.isdigit() for c in candidate) and any(c.isupper() for c in candidate):
+            return candidate
+
+
+def _create_users(ctx: ServiceContext, password: str | None, totp_secret: str | None) -> dict[str, str]:
+    users: dict[str, str] = {}
+    with ctx.db.unit_of_work() as uow:
+        _check_empty(uow)
+        for role in Role:
+            secret = password if password is not None else random_password(role.value)
+            provision_user(uow, ctx, username=role.value, role=role.value, password=secret,
+                           display_name=DISPLAY_NAMES.get(role, ""), actor=ACTOR, totp_secret=totp_secret)
+            users[role.value] = secret
+    return users
+
+
+def _digits(rng: np.random.Generator, n: int) -> str:
+    return "".join(str(d) for d in rng.integers(0, 10, n))
+
+
+def account_number(rng: np.random.Generator, account: DemoAccount) -> str:
+    """A checksum-valid IBAN in the account's bank's national format (DE, NL or GB)."""
+    bank = BANK_OF[account.key]
+    if bank.country == "DE":  # 8-digit bank code + 10-digit account
+        return iban("DE", bank.bank_code + _digits(rng, 10))
+    if bank.country == "NL":  # 4-letter bank code + 10-digit account
+        return iban("NL", bank.bank_code + _digits(rng, 10))
+    if bank.country == "GB":  # 4-letter bank code + 6-digit sort code + 8-digit account
+        return iban("GB", bank.bank_code + "40" + _digits(rng, 4) + _digits(rng, 8))
+    raise ValueError(f"no IBAN format for {bank.country}")
+
+
+def _create_accounts(ctx: ServiceContext, rng: np.random.Generator, scale: int,
+                     opening_date: date) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    with ctx.db.unit_of_work() as uow:
+        for spec in ACCOUNTS:
+            bank = BANK_OF[spec.key]
+            account = add_account(
+                uow, ctx, name=spec.name, institution=bank.name, number=account_number(rng, spec),
+                currency=spec.currency, bic=bank.bic, account_type=spec.account_type,
+                min_balance=Money.from_minor(spec.minimum * 100 * scale, spec.currency).amount,
+                opening_balance=Money.from_minor(spec.opening * 100 * scale, spec.currency).amount,
+                opening_date=opening_date, actor=ACTOR)
+            ids[spec.key] = account.id
+    return ids
+
+
+def _load_fx(ctx: ServiceContext, days: list[date], fx: dict[str, np.ndarray]) -> int:
+    rows = [{"rate_date": d, "base": "EUR", "quote": quote, "rate": float_to_decimal(float(fx[quote][i]), FX_PLACES)}
+            for quote, _, _ in FX_PAIRS for i, d in enumerate(days)]
+    with ctx.db.unit_of_work() as uow:
+        uow.connection().execute(insert(FxRate), rows)
+        audit_log(uow, actor=ACTOR, action="fx.loaded", entity="import_batch", entity_id="demo-fx",
+                  after={"rates": len(rows), "pairs": [f"EUR/{q}" for q, _, _ in FX_PAIRS],
+                         "from": days[0], "to": days[-1]}, at=ctx.now())
+    return len(rows)
+
+
+def _load_market(ctx: ServiceContext, specs: list[AssetSpec], days: list[date],
+                 closes: np.ndarray) -> tuple[list[int], list[list], int]:
+    """Insert the instruments and their closes; returns their ids, the closes as Decimals
+    (row per day, column per spec) and the number of price rows."""
+    decimal_closes = [[float_to_decimal(float(closes[t, j]), spec.places) for j, spec in enumerate(specs)]
+                      for t in range(len(days))]
+    with ctx.db.unit_of_work() as uow:
+        assets = [Asset(identifier=s.identifier, name=s.name, asset_class=s.asset_class, sector=s.sector,
+                        country=s.country, currency=s.currency, issuer=s.issuer, rating=s.rating)
+                  for s in specs]
+        uow.add_all(assets)
+        uow.flush()
+        ids = [a.id for a in assets]
+        classes: dict[str, int] = {}
+        for s in specs:
+            classes[s.asset_class] = classes.get(s.asset_class, 0) + 1
+        audit_log(uow, actor=ACTOR, action="assets.loaded", entity="import_batch", entity_id="demo-assets",
+                  after={"assets": len(ids), "classes": classes}, at=ctx.now())
+        conn, count = uow.connection(), 0
+        for t0 in range(0, len(days), 500):
+            rows = [{"asset_id": ids[j], "price_date": days[t], "close": decimal_closes[t][j]}
+                    for t in range(t0, min(t0 + 500, len(days))) for j in range(len(specs))]
+            conn.execute(insert(Price), rows)
+            count += len(rows)
+        audit_log(uow, actor=ACTOR, action="prices.loaded", entity="import_batch", entity_id="demo-prices",
+                  after={"prices": count, "assets": len(ids), "from": days[0], "to": days[-1]}, at=ctx.now())
+    return ids, decimal_closes, count
+
+
+def _create_portfolios(ctx: ServiceContext, specs: list[AssetSpec], asset_ids: list[int], plans: list) -> None:
+    for name, base, description, _target in PORTFOLIOS:
+        with ctx.db.unit_of_work() as uow:
+            portfolio = Portfolio(name=name, base_currency=base, description=description, created_at=ctx.now())
+            uow.add(portfolio)
+            uow.flush()
+            audit_log(uow, actor=ACTOR, action="portfolio.created", entity="portfolio", entity_id=portfolio.id,
+                      after={"name": name, "base_currency": base}, at=ctx.now())
+            mine = [p for p in plans if p.portfolio == name]
+            uow.add_all([Holding(portfolio_id=portfolio.id, asset_id=asset_ids[p.asset], quantity=p.quantity,
+                                 cost_minor=p.cost_minor) for p in mine])
+            uow.flush()
+            audit_log(uow, actor=ACTOR, action="holdings.loaded", entity="portfolio", entity_id=portfolio.id,
+                      after={"holdings": len(mine),
+                             "identifiers": [specs[p.asset].identifier for p in mine]}, at=ctx.now())
+
+
+@contextmanager
+def _big_page_cache(uow: Session, kind: str) -> Iterator[None]:
+    """SQLite only: a larger page cache while the ledger's indexes grow (the default 2 MiB makes
+    SQLCipher re-read and decrypt index pages over and over), restored afterwards because the
+    connection goes back to the pool."""
+    if kind != "sqlite":
+        yield
+        return
+    conn = uow.connection()
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{LEDGER_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+
+
+def _load_ledger(ctx: ServiceContext, simulator: LedgerSimulator, account_ids: dict[str, int], *,
+                 seed: int, scale: int, report: Callable[[float, str], None]) -> tuple[int, int]:
+    currency = {a.key: a.currency for a in ACCOUNTS}
+    created = ctx.now()
+    total_days = len(simulator.ledger_days)
+    count, done, month = 0, 0, None
+    first = last = None
+    with ctx.db.unit_of_work() as uow, _big_page_cache(uow, ctx.db.kind):
+        batch = ImportBatch(source=f"demo: {COMPANY_NAME} (seed {seed}, scale {scale})", kind="demo",
+                            format="demo", actor=ACTOR, imported_at=created)
+        uow.add(batch)
+        uow.flush()
+        conn = uow.connection()
+        chunk: list[dict] = []
+        for day, lines in simulator.run():
+            done += 1
+            first = first or day
+            last = day
+            for ln in lines:
+                chunk.append({
+                    "account_id": account_ids[ln.account], "booking_date": ln.booking_date,
+                    "value_date": ln.value_date, "amount_minor": ln.amount_minor,
+                    "currency": currency[ln.account], "counterparty": ln.counterparty,
+                    "bank_reference": ln.bank_reference, "description": ln.description,
+                    "category": ln.category, "bank_code": ln.bank_code, "source": "demo",
+                    "import_batch_id": batch.id,
+                    "search_text": search_text_for(ln.counterparty, ln.bank_reference, ln.description,
+                                                   ln.category),
+                    "created_at": created})
+            if len(chunk) >= CHUNK:
+                conn.execute(insert(Transaction), chunk)
+                count += len(chunk)
+                chunk = []
+            if (day.year, day.month) != month:
+                month = (day.year, day.month)
+                report(done / total_days, f"ledger {day:%Y-%m}")
+        if chunk:
+            conn.execute(insert(Transaction), chunk)
+            count += len(chunk)
+        batch.lines_new, batch.statements = count, len(account_ids)
+        audit_log(uow, actor=ACTOR, action="ledger.imported", entity="import_batch", entity_id=batch.id,
+                  after={"source": "demo", "lines": count, "accounts": len(account_ids), "from": first,
+                         "to": last, "company": COMPANY_NAME, "seed": seed, "scale": scale}, at=ctx.now())
+    return count, batch.id
