@@ -190,6 +190,9 @@ def cmd_import(args: argparse.Namespace, io: Io) -> int:
                 print(result.summary())
                 for warning in result.warnings:
                     print(f"  warning: {warning}")
+        from cio_desktop.storage.search_index import catch_up
+
+        catch_up(ws.db)  # the new lines become searchable through the full-text index
     finally:
         ws.close()
     if args.json:

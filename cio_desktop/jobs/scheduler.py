@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from cio_desktop.errors import CioError, NotAuthenticated
 from cio_desktop.services.session import AuthSession
+from cio_desktop.storage import search_index
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class BackgroundJobs:
             for result in self.ws.sync.sync_due():
                 if not result.skipped:
                     log.info("sync: %s", result.summary())
+            search_index.catch_up(self.ws.db)
         except NotAuthenticated:
             log.info("sync skipped: the session has ended")
             self.stop()

@@ -36,6 +36,7 @@ from cio_desktop.security.permissions import Role
 from cio_desktop.services.accounts import add_account
 from cio_desktop.services.audit import audit_log
 from cio_desktop.services.context import ServiceContext
+from cio_desktop.storage import search_index
 from cio_desktop.services.ledger import search_text_for
 from cio_desktop.services.users import provision_user
 from cio_desktop.storage.models import (Asset, FxRate, Holding, ImportBatch, Portfolio, Price, Transaction,
@@ -122,6 +123,8 @@ def build_demo(ctx: ServiceContext, *, seed: int = 42, scale: int = 1, password:
     lines, batch_id = _load_ledger(ctx, simulator, account_ids, seed=seed, scale=scale,
                                    report=lambda f, step: report(step, 0.2 + 0.79 * f))
 
+    report("indexing the ledger for text search", 0.995)
+    search_index.catch_up(ctx.db)
     result = DemoResult(users=users, accounts=len(account_ids), transactions=lines,
                         portfolios=len(PORTFOLIOS), assets=len(specs), prices=price_count,
                         fx_rates=fx_count)

@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import Select, column, func, select, table, text, tuple_
+from sqlalchemy import Integer, Select, cast, column, func, or_, select, table, text, tuple_
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,7 @@ FTS_SELECTIVE_CAP = 20_000
 _PROGRESS_STEPS = 50_000
 
 _FTS = table("transactions_fts", column("rowid"), column("search_text"))
+_META = table("app_meta", column("key"), column("value"))
 
 
 class QueryCancelled(Exception):
@@ -133,7 +134,9 @@ def _apply(stmt: Select, q: LedgerQuery, *, fts_words: tuple[str, ...] = ()) -> 
         candidates = select(_FTS.c.rowid)
         for word in fts_words:
             candidates = candidates.where(_FTS.c.search_text.like(f"%{word}%"))
-        stmt = stmt.where(Transaction.id.in_(candidates))
+        # lines above fts_upto are not indexed yet: every one of them stays a candidate
+        upto = select(cast(_META.c.value, Integer)).where(_META.c.key == "fts_upto").scalar_subquery()
+        stmt = stmt.where(or_(Transaction.id.in_(candidates), Transaction.id > func.coalesce(upto, 0)))
     if q.account_ids:
         stmt = stmt.where(Transaction.account_id.in_(q.account_ids))
     if q.date_from:

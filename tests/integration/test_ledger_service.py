@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 
 from cio_desktop.errors import NotAuthenticated, ValidationError
 from cio_desktop.services.ledger import SORTABLE, LedgerQuery, LedgerRow, QueryCancelled, search_text_for
@@ -227,3 +227,28 @@ def test_export_is_permissioned_and_audited(demo_ws, tmp_path):
     with demo_ws.db.unit_of_work(write=False) as uow:
         last = uow.execute(select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
     assert last.action == "ledger.exported" and f'"rows":{n}' in last.summary
+
+
+def test_search_is_exact_while_the_index_catches_up(demo_ws):
+    """Lines not yet in the full-text index are still found; catch_up indexes them."""
+    from cio_desktop.services.ledger import LedgerQuery
+    from cio_desktop.storage import search_index
+
+    login(demo_ws, "treasurer")
+    account = demo_ws.accounts.list_accounts()[0]
+    assert search_index.pending(demo_ws.db) == 0  # the demo builder indexed its ledger
+    with demo_ws.db.unit_of_work() as uow:
+        uow.execute(insert(Transaction), [{
+            "account_id": account.id, "booking_date": date(2026, 1, 5), "amount_minor": -100 * i,
+            "currency": account.currency, "counterparty": "Zyxwvut Rare GmbH", "bank_reference": f"ZZ{i}",
+            "description": "unique marker qqxq", "search_text": search_text_for("Zyxwvut Rare GmbH", f"ZZ{i}",
+                                                                               "unique marker qqxq", ""),
+            "created_at": datetime(2026, 1, 5, tzinfo=timezone.utc)} for i in range(1, 4)])
+    assert search_index.pending(demo_ws.db) == 3
+    q = LedgerQuery(text="qqxq zyxwvut")
+    assert demo_ws.ledger.count(q) == 3 and len(demo_ws.ledger.page(q, 0, 50)) == 3
+    assert search_index.catch_up(demo_ws.db) == 3 and search_index.pending(demo_ws.db) == 0
+    assert demo_ws.ledger.count(q) == 3
+    with demo_ws.db.unit_of_work(write=False) as uow:  # the index itself now answers
+        hits = uow.execute(text("SELECT count(*) FROM transactions_fts WHERE search_text LIKE '%qqxq%'")).scalar_one()
+    assert hits == 3
