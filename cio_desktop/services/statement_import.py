@@ -19,7 +19,7 @@ import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -126,6 +126,13 @@ class StatementImportService(Service):
             if fmt != "csv":
                 raise ValidationError("a column profile only applies to CSV files", field="profile")
             options["profile"] = self._load_profile(profile)
+        if fmt == "csv" and account_id is not None:
+            # a CSV without account/currency columns takes them from the chosen account
+            with self.ctx.db.unit_of_work(write=False) as uow:
+                target = uow.get(Account, account_id)
+                if target is None:
+                    raise NotFound(f"no account with id {account_id} (--account)")
+                options.setdefault("currency", target.currency)
         result = FileImportResult(file=name, format=fmt)
         sha = file_sha256(path)
         with self.ctx.db.unit_of_work() as uow:
@@ -226,41 +233,78 @@ def _import_statement(ctx: ServiceContext, uow: Session, statement: Statement, b
                               source=statement.source, line=statement.line, field="currency")
     if account.number_masked not in result.accounts:
         result.accounts.append(account.number_masked)
-    now = ctx.now()
+    writer = _RowWriter(uow, ctx.db.kind, ctx.now(), account.id, account.currency, result.format, batch_id)
     occurrences: Counter = Counter()
     total_minor = 0
-    rows: list[dict] = []
-    stmt = _insert_ignoring_duplicates(ctx.db.kind)
+    source = statement.source or result.file
     for line in statement.lines:
-        minor = validate_line(line, account.currency, statement.source or result.file)
+        minor = validate_line(line, account.currency, source)
         total_minor += minor
-        reference = dedup_reference(line, minor, occurrences)
-        rows.append({
-            "account_id": account.id, "booking_date": line.booking_date,
-            "value_date": line.value_date, "amount_minor": minor, "currency": account.currency,
-            "counterparty": line.counterparty[:140], "bank_reference": reference,
-            "description": line.description[:500], "category": "", "bank_code": line.bank_code[:32],
-            "source": result.format, "import_batch_id": batch_id, "created_at": now,
-            "search_text": search_text_for(line.counterparty, line.reference, line.description, ""),
-        })
-        if len(rows) >= CHUNK:
-            _flush(uow, stmt, rows, result, progress)
-    _flush(uow, stmt, rows, result, progress)
+        writer.add(line, minor, dedup_reference(line, minor, occurrences))
+        if writer.full:
+            writer.flush(result, progress)
+    writer.flush(result, progress)
     _check_reconciles(statement, total_minor, account.currency, result.file)
     result.statements += 1
 
-def _flush(uow: Session, stmt: Any, rows: list[dict], result: FileImportResult,
-           progress: Progress | None) -> None:
-    if not rows:
-        return
-    inserted = uow.connection().execute(stmt, rows).rowcount
-    result.new += inserted
-    result.duplicates += len(rows) - inserted
-    rows.clear()
-    if progress:
-        progress(result.new + result.duplicates)
 
+class _RowWriter:
+    """Buffers ledger rows and writes them with INSERT … ON CONFLICT DO NOTHING, counting what
+    was new. On SQLite the rows go as plain tuples through the driver's ``executemany`` inside
+    the session's transaction (SQLAlchemy's per-row parameter processing would cost more than
+    the insert itself); PostgreSQL takes the portable Core statement."""
 
+    COLUMNS = ("account_id", "booking_date", "value_date", "amount_minor", "currency", "counterparty",
+               "bank_reference", "description", "category", "bank_code", "source", "import_batch_id",
+               "created_at", "search_text")
+
+    def __init__(self, uow: Session, dialect: str, now: Any, account_id: int, currency: str, fmt: str,
+                 batch_id: int) -> None:
+        self.uow, self.sqlite = uow, dialect == "sqlite"
+        self.fixed = (account_id, currency, fmt, batch_id)
+        self.now = now.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") \
+            if self.sqlite else now
+        self.rows: list = []
+        if self.sqlite:
+            self.sql = (f"INSERT INTO transactions ({', '.join(self.COLUMNS)}) VALUES "
+                        f"({', '.join('?' * len(self.COLUMNS))}) ON CONFLICT DO NOTHING")
+        else:
+            self.stmt = _insert_ignoring_duplicates(dialect)
+
+    @property
+    def full(self) -> bool:
+        return len(self.rows) >= CHUNK
+
+    def add(self, line: StatementLine, minor: int, reference: str) -> None:
+        account_id, currency, fmt, batch_id = self.fixed
+        counterparty, description = line.counterparty[:140], line.description[:500]
+        search = search_text_for(line.counterparty, line.reference, line.description, "")
+        if self.sqlite:
+            self.rows.append((account_id, line.booking_date.isoformat(),
+                              line.value_date.isoformat() if line.value_date else None, minor, currency,
+                              counterparty, reference, description, "", line.bank_code[:32], fmt, batch_id,
+                              self.now, search))
+        else:
+            self.rows.append(dict(zip(self.COLUMNS, (
+                account_id, line.booking_date, line.value_date, minor, currency, counterparty, reference,
+                description, "", line.bank_code[:32], fmt, batch_id, self.now, search))))
+
+    def flush(self, result: FileImportResult, progress: Progress | None) -> None:
+        if not self.rows:
+            return
+        if self.sqlite:
+            cursor = self.uow.connection().connection.driver_connection.cursor()
+            before = cursor.connection.total_changes
+            cursor.executemany(self.sql, self.rows)
+            inserted = cursor.connection.total_changes - before
+            cursor.close()
+        else:
+            inserted = self.uow.connection().execute(self.stmt, self.rows).rowcount
+        result.new += inserted
+        result.duplicates += len(self.rows) - inserted
+        self.rows.clear()
+        if progress:
+            progress(result.new + result.duplicates)
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
