@@ -179,6 +179,7 @@ def safe_iterparse(stream: IO[bytes], source: str | None = None, *,
     if not isinstance(head, bytes):
         raise TypeError("safe_iterparse needs a binary stream")
     refuse_doctype(head, source)
+    etree.clear_error_log()  # the thread's log may hold an earlier file's schema errors (xml_error reads it)
     kwargs = dict(PARSER_OPTIONS)
     kwargs.pop("dtd_validation")
     if schema is not None:
@@ -205,6 +206,7 @@ def parse_document(data: bytes | IO[bytes], source: str | None = None, *, schema
     if not isinstance(data, (bytes, bytearray)):
         data = data.read()
     refuse_doctype(bytes(data[:_PROLOG_SCAN]), source)
+    etree.clear_error_log()
     try:
         root = etree.fromstring(bytes(data), safe_parser())
     except etree.LxmlError as exc:
