@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -201,6 +202,51 @@ class AppController(QObject):
         self.window: Any = None
         self.login_dialog: Any = None
         self.idle = IdleWatcher.from_minutes(qapp, ui_ctx.settings.idle_lock_minutes)
+        #: the background scheduler (jobs.scheduler.BackgroundJobs) of the signed-in user
+        self.jobs: Any = None
+        self._jobs_lock = threading.Lock()
+        self._jobs_generation = 0
+
+    # background jobs
+    def start_jobs(self) -> None:
+        """Start the scheduler for the signed-in user, off the GUI thread (importing APScheduler
+        and starting its thread must not delay the window). Its jobs act with a background copy
+        of the session; their results reach the window only as bus events (EventBridge)."""
+        self.stop_jobs()
+        workspace = self.ui_ctx.workspace
+        session = workspace.ctx.session
+        if session is None or session.ended:
+            return
+        with self._jobs_lock:
+            generation = self._jobs_generation
+
+        def start() -> bool:
+            from cio_desktop.jobs.scheduler import BackgroundJobs
+
+            jobs = BackgroundJobs(workspace, session)
+            with self._jobs_lock:
+                if generation != self._jobs_generation:  # signed out meanwhile
+                    return False
+                jobs.start()
+                self.jobs = jobs
+            return True
+
+        def failed(exc: BaseException) -> None:
+            log.error("background jobs not started: %s", exc, exc_info=exc)
+
+        self.ui_ctx.workers.run(start, None, failed)
+
+    def stop_jobs(self) -> None:
+        """Stop the scheduler (log-out, session end, quit); never waits for a running job."""
+        with self._jobs_lock:
+            self._jobs_generation += 1
+            jobs, self.jobs = self.jobs, None
+        if jobs is not None:
+            try:
+                jobs.stop()
+                log.info("background jobs stopped")
+            except Exception:  # noqa: BLE001 - stopping must never break a log-out
+                log.exception("stopping the background jobs failed")
 
     def show_error(self, exc: BaseException) -> None:
         """``UiContext.show_error``: an ended session goes back to login; the rest is shown."""
@@ -266,6 +312,7 @@ class AppController(QObject):
         window.shown.connect(self._window_shown)
         self.window = window
         window.show()
+        self.start_jobs()
 
     def _window_shown(self) -> None:
         elapsed = time.monotonic() - T0
@@ -279,11 +326,13 @@ class AppController(QObject):
         self.qapp.exit(0)
 
     def logout(self) -> None:
+        self.stop_jobs()
         auth = self.ui_ctx.workspace.auth
         self.ui_ctx.workers.run(auth.logout, lambda _r: self.back_to_login("You have signed out."),
                                 lambda exc: self.back_to_login(f"Signed out ({exc})."))
 
     def back_to_login(self, message: str = "") -> None:
+        self.stop_jobs()
         old, self.window = self.window, None
         self.ui_ctx.workspace.ctx.session = None
         self.show_login(message)  # first, so a top-level window stays visible
@@ -292,6 +341,7 @@ class AppController(QObject):
             old.deleteLater()
 
     def shutdown(self) -> None:
+        self.stop_jobs()
         self.idle.close()
         if self.window is not None:
             self.window.teardown()
@@ -380,7 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             controller.show_login()
         code = qapp.exec()
+        controller.stop_jobs()
         workers.wait(15000)
+        controller.stop_jobs()  # in case a start was still in the worker pool
         session = ws.ctx.session
         if session is not None and not session.ended and not session.locked:
             try:

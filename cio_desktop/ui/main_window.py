@@ -12,19 +12,23 @@ import logging
 from typing import Any, Sequence
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import (QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence,
+                           QShowEvent)
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QHeaderView, QLabel,
                                QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QProgressBar,
                                QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from cio_desktop import __version__
+from cio_desktop.security.permissions import Permission
 from cio_desktop.ui.dialogs.lock import IdleWatcher, LockOverlay
 from cio_desktop.ui.panels.base import Panel
 from cio_desktop.ui.theme import ThemeManager
+from cio_desktop.ui.widgets.format import negative_color
 
 log = logging.getLogger(__name__)
 
 LOCK_SHORTCUT = "Ctrl+L"
+IMPORT_SHORTCUT = "Ctrl+I"
 QUIT_SHORTCUT = "Ctrl+Q"
 THEME_SHORTCUT = "Ctrl+Shift+T"
 
@@ -59,8 +63,15 @@ class MainWindow(QMainWindow):
         self._closing_quietly = False
         self._closed_emitted = False
         self._torn_down = False
+        self.import_dialog: Any = None
+        self._sync_seen = False  # a sync event arrived: the start-up read must not overwrite it
+        self._last_sync: tuple[str, str] | None = None
+        self._hidden_for_lock: Any = None
+        if theme is not None:
+            ui_ctx.extra["theme"] = theme  # panels that draw themselves follow ThemeManager.changed
         session = ui_ctx.workspace.ctx.session
         self.session = session
+        self.can_import = bool(session and session.can(Permission.LEDGER_IMPORT))
         self.setObjectName("mainWindow")
         db_name = ui_ctx.workspace.db.display_name
         self.setWindowTitle(f"CIO Desktop — {db_name} — {session.username if session else '?'}")
@@ -127,7 +138,11 @@ class MainWindow(QMainWindow):
             idle.idle.connect(self.lock)
             idle.start()
         self.sidebar.currentRowChanged.connect(self._activate_row)
+        self.setAcceptDrops(self.can_import)  # statement files dropped here open the Import dialog
+        if theme is not None:
+            theme.changed.connect(self._theme_changed)
         self._restore()
+        self._load_last_sync()
 
     # -- construction helpers ------------------------------------------------------------
     def _build_status_bar(self, db_name: str) -> None:
@@ -144,6 +159,7 @@ class MainWindow(QMainWindow):
         self.db_label = QLabel(f"Database: {db_name}")
         self.user_label = QLabel(f"User: {s.username} · {s.role}" if s else "Not signed in")
         self.sync_label = QLabel("Last sync: never")
+        self.sync_label.setObjectName("lastSync")
         self.note_label = QLabel("")
         self.note_label.setVisible(False)
         for w in (self.busy, self.note_label, self.db_label, self.user_label, self.sync_label):
@@ -156,6 +172,14 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
+        self.import_action = QAction("&Import statements…", self)
+        self.import_action.setShortcut(QKeySequence(IMPORT_SHORTCUT))
+        self.import_action.triggered.connect(lambda _c=False: self.open_import())
+        self.import_action.setVisible(self.can_import)
+        self.import_action.setEnabled(self.can_import)
+        file_menu.addAction(self.import_action)
+        if self.can_import:
+            file_menu.addSeparator()
         self.lock_action = QAction("&Lock", self)
         self.lock_action.setShortcut(QKeySequence(LOCK_SHORTCUT))
         self.lock_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
@@ -255,6 +279,9 @@ class MainWindow(QMainWindow):
         if topic == "auth.locked" and not self.locked:
             self.lock()
             return
+        if topic in ("sync.completed", "sync.failed"):
+            self._sync_seen = True
+            self._sync_event(topic, data)
         for panel in self.panels:
             if panel._built and topic_matches(panel.TOPICS, topic):
                 try:
@@ -272,8 +299,102 @@ class MainWindow(QMainWindow):
         self.note_label.setText(text)
         self.note_label.setVisible(bool(text))
 
-    def set_last_sync(self, text: str) -> None:
-        self.sync_label.setText(f"Last sync: {text}")
+    def set_last_sync(self, text: str, *, error: str = "") -> None:
+        """``Last sync: <text>``; with ``error`` the label turns red and the tooltip holds it."""
+        self._last_sync = (text, error)
+        self.sync_label.setText(f"Last sync: {text}" + (" — failed" if error else ""))
+        self.sync_label.setProperty("failed", bool(error))
+        self.sync_label.setStyleSheet(f"color: {negative_color().name()}; font-weight: 600;" if error else "")
+        self.sync_label.setToolTip(f"The last synchronisation failed: {error}" if error else
+                                   "The last synchronisation with a bank or platform connection")
+
+    def _theme_changed(self, _name: str) -> None:
+        if self._last_sync is not None and not self._torn_down:
+            text, error = self._last_sync
+            self.set_last_sync(text, error=error)
+
+    def _sync_event(self, topic: str, data: dict) -> None:
+        name = str(data.get("connection") or "?")
+        when = self.ui_ctx.workspace.ctx.now().astimezone().strftime("%H:%M")
+        if topic == "sync.failed":
+            self.set_last_sync(f"{when} ({name})", error=str(data.get("error") or "unknown error"))
+        else:
+            self.set_last_sync(f"{when} ({name})")
+
+    def _load_last_sync(self) -> None:
+        """The most recent run of any connection, read once in the worker pool."""
+        if self.session is None or not self.session.can(Permission.ACCOUNTS_READ):
+            return
+        sync = getattr(self.ui_ctx.workspace, "sync", None)
+        if sync is None:
+            return
+
+        def latest() -> Any:
+            started = [v for v in sync.list_connections() if v.last_started_at is not None]
+            return max(started, key=lambda v: v.last_started_at) if started else None
+
+        def show(view: Any) -> None:
+            if view is None or self._torn_down or self._sync_seen:
+                return
+            when = view.last_started_at.astimezone()
+            today = self.ui_ctx.workspace.ctx.now().astimezone().date()
+            text = when.strftime("%H:%M" if when.date() == today else "%Y-%m-%d %H:%M")
+            self.set_last_sync(f"{text} ({view.name})", error=view.last_error)
+
+        self.ui_ctx.workers.run(latest, show, lambda exc: log.info("last sync not shown: %s", exc))
+
+    # -- import ---------------------------------------------------------------------------------
+    def open_import(self, paths: Sequence[str] = ()) -> Any:
+        """File ▸ Import statements… (Ctrl+I), or files dropped on the window."""
+        if not self.can_import or self.locked:
+            return None
+        from cio_desktop.ui.dialogs.import_dialog import ImportDialog
+
+        dialog = self.import_dialog
+        if dialog is not None:
+            try:
+                dialog.isVisible()
+            except RuntimeError:  # deleted
+                dialog = None
+        if dialog is None:
+            dialog = ImportDialog(self.ui_ctx, self, paths)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.destroyed.connect(lambda *_: setattr(self, "import_dialog", None))
+            self.import_dialog = dialog
+            dialog.open()
+        else:
+            dialog.add_files(paths)
+            dialog.show()
+            dialog.raise_()
+            dialog.activateWindow()
+        return dialog
+
+    def _visible_import_dialog(self) -> Any:
+        dialog = self.import_dialog
+        try:
+            return dialog if dialog is not None and dialog.isVisible() else None
+        except RuntimeError:
+            return None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        mime = event.mimeData()
+        if self.can_import and not self.locked and mime is not None and mime.hasUrls() and \
+                any(u.isLocalFile() for u in mime.urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        mime = event.mimeData()
+        paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime is not None else []
+        if not paths or not self.can_import or self.locked:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_import(paths)
 
     def _update_busy(self) -> None:
         busy = bool(self.ui_ctx.workers.busy)
@@ -290,6 +411,9 @@ class MainWindow(QMainWindow):
             self.idle.stop()
         self.central.setEnabled(False)
         self.menuBar().setEnabled(False)
+        self._hidden_for_lock = self._visible_import_dialog()
+        if self._hidden_for_lock is not None:
+            self._hidden_for_lock.hide()
         self.overlay.show_over()
         auth = self.ui_ctx.workspace.auth
         self.ui_ctx.workers.run(auth.lock, None, self.ui_ctx.show_error)
@@ -298,6 +422,12 @@ class MainWindow(QMainWindow):
         self.locked = False
         self.central.setEnabled(True)
         self.menuBar().setEnabled(True)
+        dialog, self._hidden_for_lock = self._hidden_for_lock, None
+        if dialog is not None:
+            try:
+                dialog.show()
+            except RuntimeError:  # closed meanwhile
+                pass
         if self.idle is not None:
             self.idle.start()
         current = self.current_panel
@@ -319,6 +449,8 @@ class MainWindow(QMainWindow):
     def shortcut_rows(self) -> list[tuple[str, str]]:
         rows = [(LOCK_SHORTCUT, "Lock the workstation"), (QUIT_SHORTCUT, "Quit"),
                 (THEME_SHORTCUT, "Switch light / dark theme"), ("F1", "This list")]
+        if self.can_import:
+            rows.insert(0, (IMPORT_SHORTCUT, "Import statements (or drop files on the window)"))
         rows += [(p.SHORTCUT, f"Open {p.TITLE}") for p in self.panels if p.SHORTCUT]
         rows += [("Enter", "Confirm a dialog"), ("Esc", "Cancel a dialog")]
         return rows
@@ -390,6 +522,12 @@ class MainWindow(QMainWindow):
             return
         self._torn_down = True
         self._busy_timer.stop()
+        dialog = self.import_dialog
+        if dialog is not None:
+            try:
+                dialog.cancel_import()  # a running import stops at its next chunk
+            except RuntimeError:
+                pass
         if self.idle is not None:
             self.idle.stop()
             try:
@@ -400,3 +538,8 @@ class MainWindow(QMainWindow):
             self.ui_ctx.bridge.event.disconnect(self._on_event)
         except (RuntimeError, TypeError):
             pass
+        if self.theme is not None:
+            try:
+                self.theme.changed.disconnect(self._theme_changed)
+            except (RuntimeError, TypeError):
+                pass

@@ -9,13 +9,14 @@ only on its ``TOPICS``, coalescing bursts of events into one reload, and only wh
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QMenu, QPushButton, QSplitter, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QItemSelectionModel, QPoint, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QFont, QFontMetrics, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGridLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QLayout, QLineEdit, QMenu, QPushButton,
+                               QSizePolicy, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from cio_desktop.domain.money import Money
 from cio_desktop.security.permissions import Permission
@@ -30,6 +31,134 @@ log = logging.getLogger(__name__)
 
 REFRESH_DELAY_MS = 150  # events arriving within this window cause one reload
 REVEAL_SECONDS = 30  # a revealed number is masked again after this long
+
+
+class KpiStrip(QWidget):
+    """The KPI cards, never cut off: in one row when the figures fit (the figures' type steps down
+    from 17 to 13 pt to make them fit), otherwise in a grid that reflows with the panel's width;
+    each row is as tall as its wrapped detail text."""
+
+    SPACING = 12
+    VALUE_SIZES = (17, 16, 15, 14, 13)  # pt; KpiCard draws its figure at 17 pt
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(self.SPACING)
+        # the strip decides its own size (reflowing), so a narrow window can still shrink
+        self.grid.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.cards: list[KpiCard] = []
+        self.columns = 0
+        self.value_size = self.VALUE_SIZES[0]
+        self._min_width = 170
+        self._height = 0
+
+    def set_cards(self, cards: list[KpiCard]) -> None:
+        for card in self.cards:
+            self.grid.removeWidget(card)
+        self.cards = list(cards)
+        for card in self.cards:
+            if card.parent() is not self:
+                card.setParent(self)
+            if not card.property("kpiStripStretch"):  # rows share a height: text stays at the top
+                card.layout().addStretch(1)
+                card.setProperty("kpiStripStretch", True)
+            card.show()
+        self.columns = 0
+        self.reflow()
+
+    @staticmethod
+    def needed_width(card: KpiCard, size: int) -> int:
+        """The width at which the card's caption and figure (at ``size`` pt) show in full."""
+        card.ensurePolished()
+        card.caption_label.ensurePolished()
+        font = QFont(card.value_label.font())
+        font.setPointSize(size)
+        font.setWeight(QFont.Weight.DemiBold)
+        figure = QFontMetrics(font).horizontalAdvance(card.value_label.text()) + 6
+        margins = card.layout().contentsMargins()
+        text = max(figure, card.caption_label.sizeHint().width())
+        return max(card.minimumWidth(), text + margins.left() + margins.right() + 12)  # + border, state bar
+
+    @staticmethod
+    def _apply_value_size(card: KpiCard, size: int) -> None:
+        sheet = card.value_label.styleSheet()
+        sized = re.sub(r"font-size:\s*\d+pt", f"font-size: {size}pt", sheet)
+        if sized != sheet:
+            card.value_label.setStyleSheet(sized)
+
+    def reflow(self) -> None:
+        if not self.cards:
+            return
+        n = len(self.cards)
+        width = self.contentsRect().width()
+        gaps = self.SPACING * (n - 1)
+        if width <= 0 or not self.isVisible():  # not laid out yet: never grow the window for it
+            width = sum(self.needed_width(c, self.VALUE_SIZES[0]) for c in self.cards) + gaps
+        # the fewest rows, then the largest figures: one row if the figures fit at some size
+        best: tuple[int, int, int, list[int]] | None = None   # rows, -size, columns, widths
+        for candidate in self.VALUE_SIZES:
+            needs = [self.needed_width(c, candidate) for c in self.cards]
+            if sum(needs) + gaps <= width:
+                best = (1, -candidate, n, needs)
+                break
+            widest = max(needs)
+            cols = max(1, min(n, (width + self.SPACING) // (widest + self.SPACING)))
+            rows = -(-n // cols)
+            option = (rows, -candidate, -(-n // rows), [widest] * n)  # balanced: 5 cards are 3 + 2
+            if best is None or option[:2] < best[:2]:
+                best = option
+        assert best is not None
+        _rows, neg_size, columns, widths = best
+        size = -neg_size
+        self.value_size = size
+        for card in self.cards:
+            self._apply_value_size(card, size)
+        if columns != self.columns:
+            for card in self.cards:
+                self.grid.removeWidget(card)
+            for i, card in enumerate(self.cards):
+                self.grid.addWidget(card, i // columns, i % columns)
+            self.columns = columns
+        for c in range(max(columns, self.grid.columnCount())):
+            self.grid.setColumnStretch(c, widths[c] if c < columns else 0)
+            self.grid.setColumnMinimumWidth(c, 0)
+        rows = -(-n // columns)
+        weights = widths[:columns]
+        spare = max(width - sum(weights) - self.SPACING * (columns - 1), 0)
+        column_widths = [w + spare * w // sum(weights) for w in weights]
+        total = 0
+        for r in range(rows):
+            row = self.cards[r * columns:(r + 1) * columns]
+            height = 0
+            for i, card in enumerate(row):
+                h = card.heightForWidth(column_widths[i]) if card.hasHeightForWidth() else -1
+                height = max(height, h, card.layout().sizeHint().height())
+            for card in row:
+                card.setFixedHeight(height)
+            total += height
+        total += self.SPACING * (rows - 1)
+        self._min_width = max(widths)
+        if total != self._height:
+            self._height = total
+            self.setFixedHeight(total)
+        self.updateGeometry()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(self._min_width, self._height)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(self._min_width * max(self.columns, 1), self._height)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().resizeEvent(event)
+        self.reflow()
+
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().showEvent(event)
+        self.reflow()
 
 
 class AccountsPanel(Panel):
@@ -50,6 +179,7 @@ class AccountsPanel(Panel):
         self.totals: list[CurrencyTotal] = []
         self.grand_total: Money | None = None
         self.reveal_run: Any = None  # the last run_sensitive handle (tests inspect it)
+        self._chart_state: tuple[list[Series], str, float | None] | None = None  # redrawn on theme change
 
     # -- construction ---------------------------------------------------------------------------
     def build(self) -> None:
@@ -76,16 +206,14 @@ class AccountsPanel(Panel):
         root.addLayout(head)
 
         # KPI cards: total in base currency, one per currency, accounts below minimum
-        self.kpi_row = QHBoxLayout()
-        self.kpi_row.setSpacing(12)
         base = self.app.settings.base_currency
         self.total_card = KpiCard(f"Total in {base}", "…", "all accounts at the latest FX rates")
         self.below_card = KpiCard("Below minimum", "…", "accounts under their minimum balance")
         self.currency_cards: dict[str, KpiCard] = {}
-        self.kpi_row.addWidget(self.total_card)
-        self.kpi_row.addStretch(1)
-        self.kpi_row.addWidget(self.below_card)
-        root.addLayout(self.kpi_row)
+        self.kpi_strip = KpiStrip()
+        self.kpi_strip.setObjectName("kpiStrip")
+        self.kpi_strip.set_cards([self.total_card, self.below_card])
+        root.addWidget(self.kpi_strip)
 
         # accounts table with a filter
         self.filter_edit = QLineEdit()
@@ -189,7 +317,33 @@ class AccountsPanel(Panel):
         self._refresh_timer.setInterval(REFRESH_DELAY_MS)
         self._refresh_timer.timeout.connect(self.refresh)
         self._update_actions()
+        theme = self.app.extra.get("theme")
+        if theme is not None and hasattr(theme, "changed"):
+            theme.changed.connect(self._theme_changed)
         self.refresh()
+
+    def _theme_changed(self, _name: str = "") -> None:
+        """Light/dark switched: the chart's background, axes, legend and lines follow; the KPI
+        cards are measured again (the style sheet sets their fonts)."""
+        self.chart.apply_theme()
+        if self._chart_state is not None:
+            series, title, minimum = self._chart_state
+            self._draw_chart(series, title, minimum)
+        self.kpi_strip.columns = 0
+        self.kpi_strip.reflow()
+
+    def _draw_chart(self, series: list[Series], title: str, minimum: float | None = None) -> None:
+        """Draw with a fresh legend: pyqtgraph's ``addLegend`` hands back the legend it made first
+        (in the colours of the theme of that moment, and detached from the plot once
+        ``BalanceChart.clear`` removed it), so the old one is dropped before each drawing."""
+        item = self.chart.plot.getPlotItem()
+        legend = getattr(item, "legend", None)
+        if legend is not None:
+            if legend.scene() is not None:
+                legend.scene().removeItem(legend)
+            item.legend = None
+            self.chart._legend = None
+        self.chart.set_series(series, title=title, minimum=minimum)
 
     # -- loading ------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -241,6 +395,7 @@ class AccountsPanel(Panel):
         if target is not None:
             self.select_account(target)
         else:
+            self._chart_state = None
             self.chart.set_series([], title="")
         self._update_actions()
 
@@ -275,11 +430,8 @@ class AccountsPanel(Panel):
             missing = ", ".join(t.currency for t in totals if t.rate is None)
             self.total_card.set_values("no rate", f"no {missing}/{base} FX rate stored: total not shown",
                                        "warning")
-        for card in self.currency_cards.values():
-            self.kpi_row.removeWidget(card)
-            card.deleteLater()
+        old = list(self.currency_cards.values())
         self.currency_cards = {}
-        position = 1
         for t in totals:
             n = sum(1 for a in accounts if a.currency == t.currency)
             detail = f"{n} account{'s' if n != 1 else ''}"
@@ -289,8 +441,6 @@ class AccountsPanel(Panel):
                 detail += f" · no {base} rate"
             card = KpiCard(f"{t.currency} balance", t.balance.format(), detail)
             card.set_state("danger" if t.balance.amount < 0 else "normal")
-            self.kpi_row.insertWidget(position, card)
-            position += 1
             self.currency_cards[t.currency] = card
         below = [a for a in accounts if below_minimum(a)]
         if below:
@@ -298,6 +448,10 @@ class AccountsPanel(Panel):
             self.below_card.set_values(str(len(below)), names, "danger")
         else:
             self.below_card.set_values("0", "every account is above its minimum", "ok")
+        self.kpi_strip.set_cards([self.total_card, *self.currency_cards.values(), self.below_card])
+        for card in old:
+            card.hide()
+            card.deleteLater()
 
     # -- selection and chart ------------------------------------------------------------------------
     def selected_account(self) -> AccountView | None:
@@ -336,6 +490,7 @@ class AccountsPanel(Panel):
         self._chart_generation += 1
         generation = self._chart_generation
         if account is None:
+            self._chart_state = None
             self.chart.set_series([], title="Select an account")
             return
         if self.all_currency_check.isChecked():
@@ -356,10 +511,12 @@ class AccountsPanel(Panel):
                              a.currency) for a, history in result]
             minimum = float(chosen[0].min_balance.amount) if len(chosen) == 1 and \
                 not chosen[0].min_balance.is_zero() else None
-            self.chart.set_series(series, title=title, minimum=minimum)
+            self._chart_state = (series, title, minimum)
+            self._draw_chart(series, title, minimum)
 
         def failed(exc: BaseException) -> None:
             if generation == self._chart_generation:
+                self._chart_state = None
                 self.chart.set_series([], title="could not load the balance history")
                 self.app.show_error(exc)
 

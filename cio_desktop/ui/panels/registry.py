@@ -2,13 +2,15 @@
 
 Sidebar entries, View-menu entries and shortcuts all come from here; a panel whose
 ``PERMISSION`` the session lacks is not shown. Shortcuts: Accounts Ctrl+1, Ledger Ctrl+2, …;
-Users & Roles Ctrl+8 and My security Ctrl+9 stay last, leaving Ctrl+3…7 for panels to come.
+Connections Ctrl+3; Users & Roles Ctrl+8 and My security Ctrl+9 stay last, leaving Ctrl+4…7
+for panels to come.
 """
 
 from __future__ import annotations
 
 from cio_desktop.ui.panels.accounts import AccountsPanel
 from cio_desktop.ui.panels.base import Panel
+from cio_desktop.ui.panels.connections import ConnectionsPanel
 from cio_desktop.ui.panels.ledger import LedgerPanel
 from cio_desktop.ui.panels.security import SecurityPanel
 from cio_desktop.ui.panels.users import UsersPanel
@@ -16,6 +18,7 @@ from cio_desktop.ui.panels.users import UsersPanel
 PANELS: tuple[type[Panel], ...] = (
     AccountsPanel,
     LedgerPanel,
+    ConnectionsPanel,
     UsersPanel,
     SecurityPanel,
 )
