@@ -298,6 +298,95 @@ def _user_change(method: str, message: str) -> Callable[[argparse.Namespace, Io]
     return run
 
 
+# -- payments ----------------------------------------------------------------------------------
+def _payment_line(p) -> str:  # noqa: ANN001 — a PaymentView
+    approvals = (f" approvals {len(p.approvals)}/{p.required_approvals}" if p.required_approvals else "")
+    return (f"{p.id:>6} {p.status:16} {p.execution_date.isoformat()} {p.amount.format():>20}  "
+            f"{p.beneficiary_name} ({p.beneficiary_account_masked}){approvals}")
+
+
+def _payment_json(p) -> dict:  # noqa: ANN001 — a PaymentView
+    out = _jsonable(p)
+    out["amount"] = str(p.amount.amount)
+    out["currency"] = p.amount.currency
+    return out
+
+
+def cmd_payments_list(args: argparse.Namespace, io: Io) -> int:
+    ws = _workspace(args, io)
+    try:
+        _login(args, ws, io)
+        payments = ws.payments.list_payments(status=args.status)
+    finally:
+        ws.close()
+    if args.json:
+        print(json.dumps([_payment_json(p) for p in payments], indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(_payment_line(p) for p in payments) or "no payments")
+    return 0
+
+
+def cmd_payments_new(args: argparse.Namespace, io: Io) -> int:
+    ws = _workspace(args, io)
+    try:
+        _login(args, ws, io)
+        result = ws.payments.schedule_transaction(
+            account_id=args.account, beneficiary_name=args.to_name, beneficiary_account=args.to_iban,
+            beneficiary_bic=args.to_bic or "", amount=args.amount, currency=args.currency,
+            execution_date=args.date, purpose=args.purpose or "", batch=args.batch or "",
+            confirm_duplicate=args.confirm_duplicate)
+    finally:
+        ws.close()
+    p = result.payment
+    text = _payment_line(p)
+    if p.required_approvals:
+        text += f"\n  needs {p.required_approvals} approval(s): " + "; ".join(p.approval_reasons)
+    for warning in result.warnings:
+        text += f"\n  warning: {warning}"
+    _emit(args, {"payment": _payment_json(p), "warnings": list(result.warnings)}, text)
+    return 0
+
+
+def cmd_payments_approve(args: argparse.Namespace, io: Io) -> int:
+    ws = _workspace(args, io)
+    try:
+        _login(args, ws, io)
+        if args.reject:
+            if not (args.reason or "").strip():
+                raise ValidationError("say why you reject it", field="--reason")
+            p = ws.payments.reject(args.id, args.reason)
+        else:
+            p = ws.payments.approve(args.id, args.reason or "")
+    finally:
+        ws.close()
+    _emit(args, _payment_json(p), _payment_line(p))
+    return 0
+
+
+def cmd_payments_execute_due(args: argparse.Namespace, io: Io) -> int:
+    ws = _workspace(args, io)
+    try:
+        _login(args, ws, io)
+        report = ws.payments.execute_due()
+    finally:
+        ws.close()
+    lines = [report.summary()] + [f"  failed {pid}: {reason}" for pid, reason in report.failed]
+    _emit(args, report, "\n".join(lines))
+    return 9 if report.failed else 0
+
+
+def cmd_payments_export(args: argparse.Namespace, io: Io) -> int:
+    ws = _workspace(args, io)
+    try:
+        _login(args, ws, io)
+        result = ws.payments.export_pain001(args.out, version=args.version, account_id=args.account,
+                                            date=args.date)
+    finally:
+        ws.close()
+    _emit(args, result, result.summary())
+    return 0
+
+
 def _global_options(suppress: bool) -> argparse.ArgumentParser:
     """Global options, accepted before or after the command. On subcommands the defaults are
     suppressed so a value given before the command is not reset by the subparser."""
@@ -358,6 +447,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = audit.add_parser("verify", parents=[common], help="check the audit chain")
     p.set_defaults(func=cmd_audit_verify)
 
+    payments = sub.add_parser("payments", help="payments: list, new, approve, execute, payment files") \
+        .add_subparsers(dest="payments_command", metavar="ACTION")
+    p = payments.add_parser("list", parents=[common], help="list payments")
+    p.add_argument("--status", metavar="S", help="only this status (e.g. pending_approval)")
+    p.set_defaults(func=cmd_payments_list)
+    p = payments.add_parser("new", parents=[common], help="schedule a payment and submit it for approval")
+    p.add_argument("--account", type=int, required=True, metavar="ID", help="debit account id")
+    p.add_argument("--to-name", required=True, metavar="NAME", help="beneficiary name")
+    p.add_argument("--to-iban", required=True, metavar="IBAN", help="beneficiary IBAN (or account number)")
+    p.add_argument("--to-bic", metavar="BIC")
+    p.add_argument("--amount", required=True, metavar="AMOUNT", help="e.g. 1250.00")
+    p.add_argument("--currency", metavar="CCY", help="defaults to the account's currency")
+    p.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="requested execution date")
+    p.add_argument("--purpose", metavar="TEXT", help="remittance information")
+    p.add_argument("--batch", metavar="NAME")
+    p.add_argument("--confirm-duplicate", action="store_true",
+                   help="go ahead although a similar payment exists")
+    p.set_defaults(func=cmd_payments_new)
+    p = payments.add_parser("approve", parents=[common], help="approve (or --reject) a payment (MFA)")
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--reject", action="store_true")
+    p.add_argument("--reason", metavar="TEXT", help="why (required with --reject)")
+    p.set_defaults(func=cmd_payments_approve)
+    p = payments.add_parser("execute-due", parents=[common], help="execute every due approved payment (MFA)")
+    p.set_defaults(func=cmd_payments_execute_due)
+    p = payments.add_parser("export-pain001", parents=[common],
+                            help="write approved payments to a pain.001 file (MFA)")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--version", default="09", choices=["09", "03"])
+    p.add_argument("--account", type=int, metavar="ID", help="only payments from this account")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="only payments due on this date")
+    p.set_defaults(func=cmd_payments_export)
+
     users = sub.add_parser("users", help="user administration").add_subparsers(dest="users_command",
                                                                               metavar="ACTION")
     p = users.add_parser("list", parents=[common])
@@ -385,7 +507,7 @@ GUI_FLAGS = {"--demo", "--exit-after-start", "--theme"}
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"init", "demo", "db", "audit", "users", "mfa", "import", "sync"}
+    commands = {"init", "demo", "db", "audit", "users", "mfa", "import", "sync", "payments"}
     if not any(a in commands for a in argv) and not any(a in ("-h", "--help", "--version") for a in argv):
         from cio_desktop.app import main as gui_main
 

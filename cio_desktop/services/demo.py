@@ -3,7 +3,9 @@ Holdings' bank accounts, two years of statement lines, two investment portfolios
 of prices, and five years of EURUSD/EURGBP rates.
 
 Deterministic for a seed (only the anchor date, ``ctx.now()``, and the user passwords, which
-come from ``secrets``, are not). Each step is one transaction with its audit entries inside it;
+come from ``secrets``, are not). The payments step adds beneficiaries and one or more payments in
+every status (draft … reversed), made through the real payments service acting as the demo
+treasurer, approver and admin, so their history, approvals and audit entries are the real thing. Each step is one transaction with its audit entries inside it;
 the ledger — up to a million lines at ``scale=50`` — is generated day by day and written with
 SQLAlchemy Core ``executemany`` in chunks inside one transaction, so no ORM object is built per
 line and memory stays flat.
@@ -72,6 +74,7 @@ class DemoResult:
     assets: int
     prices: int
     fx_rates: int
+    payments: int = 0
 
 
 def build_demo(ctx: ServiceContext, *, seed: int = 42, scale: int = 1, password: str | None = None,
@@ -123,11 +126,14 @@ def build_demo(ctx: ServiceContext, *, seed: int = 42, scale: int = 1, password:
     lines, batch_id = _load_ledger(ctx, simulator, account_ids, seed=seed, scale=scale,
                                    report=lambda f, step: report(step, 0.2 + 0.79 * f))
 
+    report("payments", 0.992)
+    payment_count = _create_payments(ctx, account_ids)
+
     report("indexing the ledger for text search", 0.995)
     search_index.catch_up(ctx.db)
     result = DemoResult(users=users, accounts=len(account_ids), transactions=lines,
                         portfolios=len(PORTFOLIOS), assets=len(specs), prices=price_count,
-                        fx_rates=fx_count)
+                        fx_rates=fx_count, payments=payment_count)
     report("done", 1.0)
     log.info("demo company built (seed %s, scale %s): %s ledger lines in %.1f s", seed, scale, lines,
              time.perf_counter() - started)
@@ -323,3 +329,105 @@ def _load_ledger(ctx: ServiceContext, simulator: LedgerSimulator, account_ids: d
                   after={"source": "demo", "lines": count, "accounts": len(account_ids), "from": first,
                          "to": last, "company": COMPANY_NAME, "seed": seed, "scale": scale}, at=ctx.now())
     return count, batch.id
+
+
+# -- payments ----------------------------------------------------------------------------------------
+#: Suppliers already paid in the ledger's history (so not "new"), plus one new beneficiary.
+DEMO_BENEFICIARIES = (
+    # key, name, country, BBAN (IBAN built from it) or plain account, BIC, known supplier
+    ("rhenus", "Rhenus Logistik GmbH", "DE", "500105175407324931", "COBADEFFXXX", True),
+    ("vdberg", "Van der Berg Verpakkingen B.V.", "NL", "INGB0007356212", "INGBNL2A", True),
+    ("lyon", "Lyon Acier SA", "FR", "30006000011234567890189", "BNPAFRPP", True),
+    ("bristol", "Bristol Components Ltd", "GB", "NWBK60161331926819", "NWBKGB2L", True),
+    ("milano", "Milano Meccanica S.p.A.", "IT", "X0542811101000000123456", "BCITITMM", True),
+    ("atlantic", "Atlantic Freight Inc", "US", "000123456789", "BOFAUS3N", True),   # not an IBAN country
+    ("minsk", "Minsk Tractor Parts OAO", "BY", "NBRB3600900000002Z00AB00", "BPSBBY2X", True),
+    ("nordic", "Nordic Sensors AB", "SE", "50000000058398257466", "ESSESESS", False),
+)
+DEMO_DAILY_LIMIT_EUR = "750000"
+
+
+def _acting(ctx: ServiceContext, username: str) -> ServiceContext:
+    """A copy of ``ctx`` with a session for a demo user (fresh MFA): the builder acts on their
+    behalf through the real services, so every check and audit entry is the ordinary one."""
+    import dataclasses
+
+    from cio_desktop.services.auth import role_permissions
+    from cio_desktop.services.session import AuthSession
+
+    with ctx.db.unit_of_work(write=False) as uow:
+        user = uow.execute(select(User).where(User.username == username)).scalar_one()
+        perms = role_permissions(uow, user.role)
+    now = ctx.now()
+    session = AuthSession(user_id=user.id, username=user.username, role=user.role, permissions=perms,
+                          started_at=now, last_activity=now, mfa_enabled=True, mfa_verified_at=now,
+                          extra={"demo_builder": True})
+    return dataclasses.replace(ctx, session=session)
+
+
+def _create_payments(ctx: ServiceContext, account_ids: dict[str, int]) -> int:
+    from cio_desktop.services.payments import PaymentsService, add_beneficiary
+    from cio_desktop.storage.models import AppMeta
+
+    today = ctx.now().date()
+    accounts = {key: iban(country, bban) if country != "US" else bban
+                for key, _, country, bban, _, _ in DEMO_BENEFICIARIES}
+    with ctx.db.unit_of_work() as uow:
+        uow.merge(AppMeta(key="company.name", value=COMPANY_NAME))
+        for key, name, country, _, bic, known in DEMO_BENEFICIARIES:
+            add_beneficiary(uow, ctx, name=name, account=accounts[key], bic=bic, country=country,
+                            first_used_on=years_before(today, 1) if known else None, actor=ACTOR)
+        audit_log(uow, actor=ACTOR, action="payments.demo_setup", entity="app_meta", entity_id="company.name",
+                  after={"company": COMPANY_NAME, "beneficiaries": len(DEMO_BENEFICIARIES)}, at=ctx.now())
+    admin = PaymentsService(_acting(ctx, Role.ADMIN.value))
+    treasurer = PaymentsService(_acting(ctx, Role.TREASURER.value))
+    approver = PaymentsService(_acting(ctx, Role.APPROVER.value))
+    admin.set_daily_limit(Role.TREASURER.value, "EUR", DEMO_DAILY_LIMIT_EUR)
+    eur, gbp, usd = account_ids["eur_main"], account_ids["gbp_main"], account_ids["usd_main"]
+    days = lambda n: today + timedelta(days=n)  # noqa: E731
+
+    def pay(account: int, key: str, amount: str, when: date, purpose: str, **kw) -> int:  # noqa: ANN003
+        name = next(n for k, n, *_ in DEMO_BENEFICIARIES if k == key)
+        bic = next(b for k, _, _, _, b, _ in DEMO_BENEFICIARIES if k == key)
+        country = next(c for k, _, c, *_ in DEMO_BENEFICIARIES if k == key)
+        return treasurer.schedule_transaction(account_id=account, beneficiary_name=name,
+                                              beneficiary_account=accounts[key], beneficiary_bic=bic,
+                                              country=country, amount=amount, execution_date=when,
+                                              purpose=purpose, **kw).payment.id
+
+    # failed: approved, then the country was put on the blocked list before the due-payment tick
+    failed = pay(eur, "minsk", "4100.00", today, "Spare parts order 88-114")
+    approver.approve(failed, "ok")
+    admin.block_country("BY", "sanctions screening: no new payments (demo)")
+    treasurer.execute_due()
+    # draft, pending approval (1 of 2 and 0 of 2), rejected, cancelled
+    pay(eur, "rhenus", "18450.00", days(7), "Invoice 2026-1187 freight October", submit=False)
+    big = pay(eur, "lyon", "245000.00", days(3), "Steel coils contract SC-2026-07 instalment 3")
+    approver.approve(big, "contract checked; second approval needed")
+    pay(eur, "nordic", "12300.00", days(2), "Sensor modules PO 4471 (first order)")
+    rejected = pay(eur, "lyon", "5600.00", days(2), "Invoice FA-20931")
+    approver.reject(rejected, "duplicate of invoice FA-20913 paid last week")
+    cancelled = pay(gbp, "bristol", "2340.00", days(4), "Invoice BC-5521")
+    treasurer.cancel_transaction(cancelled, "the supplier sent a credit note")
+    # executed (not yet on a statement) and reversed
+    executed = pay(eur, "rhenus", "9875.00", today, "Invoice 2026-1102 freight September")
+    approver.approve(executed, "ok")
+    treasurer.execute_transaction(executed)
+    reversed_ = pay(eur, "vdberg", "1250.00", today, "Invoice VB-7781 packaging samples")
+    approver.approve(reversed_, "ok")
+    treasurer.execute_transaction(reversed_)
+    treasurer.rollback_transaction(reversed_, "paid against the wrong invoice; the supplier refunds it")
+    # approved (due today: ready for a payment file) and scheduled (future dates)
+    for account, key, amount, purpose in ((eur, "vdberg", "8920.50", "Invoice VB-7790 cartons"),
+                                          (gbp, "bristol", "14200.00", "Invoice BC-5530 housings"),
+                                          (usd, "atlantic", "23750.00", "Ocean freight B/L 7781203")):
+        approver.approve(pay(account, key, amount, today, purpose), "ok")
+    approver.approve(pay(eur, "milano", "31000.00", days(5), "Gearboxes order MM-2026-311"), "ok")
+    transfer = treasurer.schedule_transfer(account_id=account_ids["eur_collect"], to_account_id=eur,
+                                           amount="75000.00", execution_date=days(1),
+                                           purpose="Cash pooling: collections to operating").payment.id
+    approver.approve(transfer, "ok")
+    with ctx.db.unit_of_work(write=False) as uow:
+        from cio_desktop.storage.models import Payment
+
+        return uow.execute(select(func.count()).select_from(Payment)).scalar_one()

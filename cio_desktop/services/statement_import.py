@@ -256,7 +256,7 @@ class _RowWriter:
 
     COLUMNS = ("account_id", "booking_date", "value_date", "amount_minor", "currency", "counterparty",
                "bank_reference", "description", "category", "bank_code", "source", "import_batch_id",
-               "created_at", "search_text")
+               "created_at", "search_text", "end_to_end_id")
 
     def __init__(self, uow: Session, dialect: str, now: Any, account_id: int, currency: str, fmt: str,
                  batch_id: int) -> None:
@@ -279,15 +279,16 @@ class _RowWriter:
         account_id, currency, fmt, batch_id = self.fixed
         counterparty, description = line.counterparty[:140], line.description[:500]
         search = search_text_for(line.counterparty, line.reference, line.description, "")
+        e2e = (line.end_to_end_id or "").strip()[:35] or None  # matches executed payments (0008)
         if self.sqlite:
             self.rows.append((account_id, line.booking_date.isoformat(),
                               line.value_date.isoformat() if line.value_date else None, minor, currency,
                               counterparty, reference, description, "", line.bank_code[:32], fmt, batch_id,
-                              self.now, search))
+                              self.now, search, e2e))
         else:
             self.rows.append(dict(zip(self.COLUMNS, (
                 account_id, line.booking_date, line.value_date, minor, currency, counterparty, reference,
-                description, "", line.bank_code[:32], fmt, batch_id, self.now, search))))
+                description, "", line.bank_code[:32], fmt, batch_id, self.now, search, e2e))))
 
     def flush(self, result: FileImportResult, progress: Progress | None) -> None:
         if not self.rows:

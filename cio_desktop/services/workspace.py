@@ -22,6 +22,7 @@ from cio_desktop.services.auth import AuthService
 from cio_desktop.services.context import Clock, ServiceContext, system_clock
 from cio_desktop.services.keys import load_field_cipher
 from cio_desktop.services.ledger import LedgerService
+from cio_desktop.services.payments import PaymentsService
 from cio_desktop.services.statement_import import StatementImportService
 from cio_desktop.services.sync import SyncService
 from cio_desktop.services.users import UsersService
@@ -44,6 +45,7 @@ class Workspace:
     imports: StatementImportService = field(init=False)
     approvals: ApprovalsService = field(init=False)
     sync: SyncService = field(init=False)
+    payments: PaymentsService = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = AuthService(self.ctx)
@@ -54,6 +56,7 @@ class Workspace:
         self.imports = StatementImportService(self.ctx)
         self.approvals = ApprovalsService(self.ctx)
         self.sync = SyncService(self.ctx)
+        self.payments = PaymentsService(self.ctx)
 
     @property
     def db(self) -> Database:

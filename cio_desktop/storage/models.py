@@ -108,6 +108,8 @@ class Transaction(Base):
     category: Mapped[str] = mapped_column(String(64), default="")
     bank_code: Mapped[str] = mapped_column(String(32), default="")
     source: Mapped[str] = mapped_column(String(64), default="manual")
+    #: the payment's end-to-end id as the bank reports it (pain.001 → camt.053 round trip, 0008)
+    end_to_end_id: Mapped[str | None] = mapped_column(String(35), nullable=True)
     import_batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # → import_batches.id
     #: lower-cased counterparty, reference, description and category: one column to search.
     search_text: Mapped[str] = mapped_column(Text, default="")
@@ -324,3 +326,143 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+# -- payments (0008) ------------------------------------------------------------------------------
+class ApprovalPolicyRule(Base):
+    """Approval policy as data: from ``min_amount_minor`` (inclusive) a payment in ``currency``
+    of ``payment_kind`` ("any", "external", "internal") needs ``required_approvals`` distinct
+    approvers; the row with the highest threshold not above the amount applies."""
+
+    __tablename__ = "approval_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_kind: Mapped[str] = mapped_column(String(16), default="any")
+    min_amount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    required_approvals: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("currency", "payment_kind", "min_amount_minor",
+                                       name="uq_approval_policies_rule"),)
+
+
+class PaymentDailyLimit(Base):
+    """Per-user daily limit per currency: above it a payment needs one extra approval."""
+
+    __tablename__ = "payment_daily_limits"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    limit_minor: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BlockedCountry(Base):
+    """Payments to (IBAN, BIC or stated) countries listed here are refused."""
+
+    __tablename__ = "blocked_countries"
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    added_by: Mapped[str] = mapped_column(String(64), default="")
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Beneficiary(Base):
+    """A payee, found again by the blind index of its account. ``first_used_on`` is the date of
+    the first executed payment to it; until then it is new (one extra approval)."""
+
+    __tablename__ = "beneficiaries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(140))
+    account_enc: Mapped[str] = mapped_column(Text)
+    account_index: Mapped[str] = mapped_column(String(64), unique=True)
+    account_masked: Mapped[str] = mapped_column(String(64))
+    bic: Mapped[str] = mapped_column(String(11), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    first_used_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Payment(Base):
+    """An outgoing payment (``kind`` external) or a transfer between own accounts (internal,
+    ``credit_account_id`` set). The beneficiary account is kept only encrypted, with a blind
+    index and a masked form. ``status`` changes only through ``services.payments`` by a
+    compare-and-set on ``status`` and ``version``."""
+
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="external")
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    debit_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    credit_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiaries.id"), nullable=True)
+    beneficiary_name: Mapped[str] = mapped_column(String(140))
+    account_enc: Mapped[str] = mapped_column(Text)
+    account_index: Mapped[str] = mapped_column(String(64))
+    account_masked: Mapped[str] = mapped_column(String(64))
+    account_is_iban: Mapped[bool] = mapped_column(Boolean, default=True)
+    bic: Mapped[str] = mapped_column(String(11), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    execution_date: Mapped[date] = mapped_column(Date)
+    purpose: Mapped[str] = mapped_column(String(140), default="")
+    end_to_end_id: Mapped[str] = mapped_column(String(35), unique=True)
+    batch: Mapped[str] = mapped_column(String(35), default="")
+    requested_by: Mapped[str] = mapped_column(String(64))
+    required_approvals: Mapped[int] = mapped_column(Integer, default=0)
+    approval_reasons: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of plain words
+    approval_request_id: Mapped[int | None] = mapped_column(ForeignKey("approval_requests.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    booked_transaction_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("transactions.id"), nullable=True)
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    file_path: Mapped[str] = mapped_column(String(500), default="")
+    failure_reason: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_payments_status_date", "status", "execution_date"),
+        Index("ix_payments_debit_status", "debit_account_id", "status"),
+        Index("ix_payments_account_index", "account_index"),
+        Index("ix_payments_batch", "batch"),
+        Index("ix_payments_requested", "requested_by", "created_at"),
+    )
+
+
+class PaymentEvent(Base):
+    """The payment's history: every status change (and export / booking notes, where
+    ``from_status`` equals ``to_status``) with who, when and why. Append-only."""
+
+    __tablename__ = "payment_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    from_status: Mapped[str] = mapped_column(String(20), default="")
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_payment_events_payment", "payment_id", "id"),)
+
+
+class PaymentReversal(Base):
+    """The record that offsets a reversed payment in the funds check; when the bank had already
+    booked the payment, ``transaction_id`` is the reversing ledger line (source "reversal")."""
+
+    __tablename__ = "payment_reversals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(Text)
+    was_booked: Mapped[bool] = mapped_column(Boolean, default=False)
+    transaction_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("transactions.id"), nullable=True)
+    reversed_by: Mapped[str] = mapped_column(String(64))
+    reversed_at: Mapped[datetime] = mapped_column(UTCDateTime)
