@@ -179,9 +179,10 @@ def cmd_import(args: argparse.Namespace, io: Io) -> int:
                                                 profile=args.profile)
             except CioError as exc:
                 failed += 1
-                files.append({"file": name, "error": str(exc), "new": 0, "duplicates": 0, "warnings": []})
+                message = str(exc) + (" (--account ID)" if "choose the account" in str(exc) else "")
+                files.append({"file": name, "error": message, "new": 0, "duplicates": 0, "warnings": []})
                 if not args.json:
-                    print(f"cio-desktop: refused {name}: {exc}", file=sys.stderr)
+                    print(f"cio-desktop: refused {name}: {message}", file=sys.stderr)
                 continue
             files.append({"file": name, "format": result.format, "new": result.new,
                           "duplicates": result.duplicates, "statements": result.statements,
@@ -533,7 +534,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cio-desktop: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # never a traceback on the terminal: it goes to the log
+        from cio_desktop.storage.database import damaged_database_message
+
         log.exception("unexpected error in %s", args.command)
+        damaged = damaged_database_message(exc, settings.db_target)
+        if damaged:
+            print(f"cio-desktop: {damaged}", file=sys.stderr)
+            return 2
         print(f"cio-desktop: unexpected error ({type(exc).__name__}); details in {log_path}",
               file=sys.stderr)
         return 1

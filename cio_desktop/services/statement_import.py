@@ -131,7 +131,7 @@ class StatementImportService(Service):
             with self.ctx.db.unit_of_work(write=False) as uow:
                 target = uow.get(Account, account_id)
                 if target is None:
-                    raise NotFound(f"no account with id {account_id} (--account)")
+                    raise NotFound(f"no account with id {account_id}")
                 options.setdefault("currency", target.currency)
         result = FileImportResult(file=name, format=fmt)
         sha = file_sha256(path)
@@ -198,11 +198,11 @@ def _resolve_account(ctx: ServiceContext, uow: Session, statement: Statement, ac
     if account_id is not None:
         account = uow.get(Account, account_id)
         if account is None:
-            raise NotFound(f"no account with id {account_id} (--account)")
+            raise NotFound(f"no account with id {account_id}")
         return account
     number = compact(statement.account)
     if not number:
-        raise ValidationError("the statement names no account: choose one (--account)",
+        raise ValidationError("the statement names no account: choose the account to book it to",
                               source=statement.source, line=statement.line, field="account")
     index = ctx.cipher.blind_index(number, NUMBER_CONTEXT)
     account = uow.execute(select(Account).where(Account.number_index == index)).scalar_one_or_none()
@@ -211,7 +211,7 @@ def _resolve_account(ctx: ServiceContext, uow: Session, statement: Statement, ac
     currency = (statement.currency or "").upper()
     if not is_currency(currency):
         raise ValidationError(f"account {mask_account_number(number)} is new and the statement does "
-                              "not say its currency: create the account first or use --account",
+                              "not say its currency: create the account first or choose the account to book it to",
                               source=statement.source, line=statement.line, field="currency")
     ctx.authorize(Permission.ACCOUNTS_WRITE, "create an account from a statement")
     account = add_account(uow, ctx, name=f"{statement.bic or 'Imported'} {mask_account_number(number)}",

@@ -75,6 +75,17 @@ def _sqlcipher_engine(path: Path, key: DbKey) -> Engine:
     return engine
 
 
+def damaged_database_message(exc: BaseException, target: str) -> str | None:
+    """Plain words for a database that opened with the right key but is damaged inside (an
+    encrypted page that fails its integrity check, a truncated file), else None."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if any(s in text for s in ("malformed", "file is not a database", "disk image", "hmac check failed",
+                               "database or disk is full", "file is encrypted")):
+        return (f"cannot read {target}: the database file is damaged ({text.strip()}); restore it from "
+                "a backup — the file was not changed")
+    return None
+
+
 class Database:
     """An open database: its engine, its session factory and how it was keyed."""
 

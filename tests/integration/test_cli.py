@@ -159,3 +159,22 @@ def test_rekey_with_keyring(tmp_path):
     r = cli(tmp_path, "users", "list", "--db", str(db), "--user", "root", "--password-stdin",
             stdin=PASSWORD + "\n", env_extra=env)
     assert r.returncode == 0, r.stderr
+
+
+def test_damaged_database_is_a_clear_message(tmp_path, initialised):
+    """A page in the middle of the encrypted file is overwritten: one clear line, exit 2."""
+    for _ in range(3):  # grow the file so that damage lands on a page in use
+        r = cli(tmp_path, "users", "list", "--db", str(initialised), "--user", "root", "--password-stdin",
+                stdin=PASSWORD + "\n")
+    r = cli(tmp_path, "db", "upgrade", "--db", str(initialised))
+    assert r.returncode == 0
+    data = bytearray(initialised.read_bytes())
+    page = 4096
+    assert len(data) >= 8 * page
+    for offset in range(2 * page, len(data) - page, page):
+        data[offset + 100: offset + 600] = bytes(500)
+    initialised.write_bytes(bytes(data))
+    r = cli(tmp_path, "users", "list", "--db", str(initialised), "--user", "root", "--password-stdin",
+            stdin=PASSWORD + "\n")
+    assert r.returncode == 2, r.stderr
+    assert "damaged" in r.stderr and "Traceback" not in r.stderr

@@ -906,10 +906,7 @@ def plain_error(ui_ctx: Any, exc: BaseException | None) -> str:
     """An import error in plain words (file, line and field come from the error itself)."""
     if exc is None:
         return "unknown error"
-    text = inline_error(ui_ctx, exc)
-    # the service speaks the CLI's language for the target account
-    return text.replace("(--account)", "(choose an account in this dialog)") \
-        .replace("or use --account", "or choose an account in this dialog")
+    return inline_error(ui_ctx, exc)
 
 
 def summary_text(summary: ImportSummary) -> str:
