@@ -14,8 +14,16 @@ from cio_desktop.errors import PasswordPolicyError
 
 MIN_LENGTH = 12
 _hasher = PasswordHasher()
-# A fixed dummy hash so that an unknown user name costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("cio-desktop timing equaliser")
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    """A fixed dummy hash so that an unknown user name costs the same time as a wrong password;
+    made on first use, not at import (it costs ~0.25 s, which every start-up would pay)."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("cio-desktop timing equaliser")
+    return _dummy_hash
 
 
 def check_policy(password: str, username: str) -> None:
@@ -34,7 +42,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True iff ``password`` matches; never raises on a bad or missing hash."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
