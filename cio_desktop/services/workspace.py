@@ -23,6 +23,8 @@ from cio_desktop.services.context import Clock, ServiceContext, system_clock
 from cio_desktop.services.keys import load_field_cipher
 from cio_desktop.services.ledger import LedgerService
 from cio_desktop.services.payments import PaymentsService
+from cio_desktop.services.portfolio import PortfolioService
+from cio_desktop.services.risk import RiskService
 from cio_desktop.services.statement_import import StatementImportService
 from cio_desktop.services.sync import SyncService
 from cio_desktop.services.users import UsersService
@@ -46,6 +48,8 @@ class Workspace:
     approvals: ApprovalsService = field(init=False)
     sync: SyncService = field(init=False)
     payments: PaymentsService = field(init=False)
+    portfolio: PortfolioService = field(init=False)
+    risk: RiskService = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = AuthService(self.ctx)
@@ -57,6 +61,8 @@ class Workspace:
         self.approvals = ApprovalsService(self.ctx)
         self.sync = SyncService(self.ctx)
         self.payments = PaymentsService(self.ctx)
+        self.portfolio = PortfolioService(self.ctx)
+        self.risk = RiskService(self.ctx)
 
     @property
     def db(self) -> Database:
