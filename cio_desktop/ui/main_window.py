@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
                 item.setToolTip(f"{panel.TITLE} ({panel.SHORTCUT})")
             self.sidebar.addItem(item)
             self.stack.addWidget(panel)
+            panel.badge_changed.connect(lambda n, p=panel: self._show_badge(p, n))
         if not self.panels:
             empty = QLabel("Your role has no screens in this version. Ask an administrator.")
             empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -143,6 +144,9 @@ class MainWindow(QMainWindow):
             theme.changed.connect(self._theme_changed)
         self._restore()
         self._load_last_sync()
+        for panel in self.panels:
+            if panel.BADGE_TOPICS:
+                self._refresh_badge(panel)
 
     # -- construction helpers ------------------------------------------------------------
     def _build_status_bar(self, db_name: str) -> None:
@@ -283,12 +287,33 @@ class MainWindow(QMainWindow):
             self._sync_seen = True
             self._sync_event(topic, data)
         for panel in self.panels:
+            if topic_matches(panel.BADGE_TOPICS, topic):
+                self._refresh_badge(panel)
             if panel._built and topic_matches(panel.TOPICS, topic):
                 try:
                     panel.on_changes(topic, data)
                 except Exception as exc:
                     log.exception("panel %s failed to handle %s", panel.NAME, topic)
                     self.ui_ctx.show_error(exc)
+
+    def _refresh_badge(self, panel: Panel) -> None:
+        try:
+            panel.refresh_badge()
+        except Exception:  # a badge must never take the frame down
+            log.exception("panel %s failed to refresh its badge", panel.NAME)
+
+    def _show_badge(self, panel: Panel, count: int) -> None:
+        """The sidebar entry reads "Title (n)" while the panel's badge is positive."""
+        if self._torn_down or panel not in self.panels:
+            return
+        item = self.sidebar.item(self.panels.index(panel))
+        if item is not None:
+            item.setText(f"{panel.TITLE} ({count})" if count > 0 else panel.TITLE)
+
+    def sidebar_text(self, name: str) -> str:
+        names = self.panel_names
+        item = self.sidebar.item(names.index(name)) if name in names else None
+        return item.text() if item is not None else ""
 
     # -- status bar -----------------------------------------------------------------------
     def show_status(self, message: str, msecs: int = 6000) -> None:

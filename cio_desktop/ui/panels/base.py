@@ -4,12 +4,19 @@ A panel declares ``NAME`` (stable id), ``TITLE`` (sidebar text), ``PERMISSION`` 
 the user lacks it), ``SHORTCUT`` (e.g. ``"Ctrl+1"``) and ``TOPICS`` (event-bus topics it cares
 about). ``build()`` creates its widgets once; ``on_changes(topic, data)`` is called on the GUI
 thread when a subscribed topic is published, so a panel refreshes only what concerns it.
+
+Badge (optional): a panel may show a count next to its sidebar entry ("Payments (3)"). It
+declares ``BADGE_TOPICS`` and overrides ``refresh_badge()`` to compute the count (in the worker
+pool) and call ``set_badge(n)``. The frame calls ``refresh_badge()`` once when the window opens
+and on each ``BADGE_TOPICS`` event — even before the panel is built — and shows
+``badge_changed``; 0 shows the plain title.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
 from cio_desktop.security.permissions import Permission
@@ -21,6 +28,10 @@ class Panel(QWidget):
     PERMISSION: ClassVar[Permission | None] = None
     SHORTCUT: ClassVar[str] = ""
     TOPICS: ClassVar[tuple[str, ...]] = ()
+    BADGE_TOPICS: ClassVar[tuple[str, ...]] = ()
+
+    #: the sidebar badge count changed (0: no badge)
+    badge_changed = Signal(int)
 
     def __init__(self, app: Any, parent: QWidget | None = None) -> None:
         """``app`` is the ``ui.context.UiContext``: workspace (services), worker pool, bridge."""
@@ -28,6 +39,7 @@ class Panel(QWidget):
         self.app = app
         self.setObjectName(f"panel_{self.NAME}")
         self._built = False
+        self._badge = 0
 
     def ensure_built(self) -> None:
         if not self._built:
@@ -42,3 +54,17 @@ class Panel(QWidget):
 
     def on_changes(self, topic: str, data: dict) -> None:
         """Called on the GUI thread for each subscribed topic."""
+
+    # -- sidebar badge ------------------------------------------------------------------------
+    @property
+    def badge(self) -> int:
+        return self._badge
+
+    def set_badge(self, count: int) -> None:
+        count = max(0, int(count))
+        if count != self._badge:
+            self._badge = count
+            self.badge_changed.emit(count)
+
+    def refresh_badge(self) -> None:
+        """Recompute the badge (override with a worker-pool read that ends in ``set_badge``)."""
