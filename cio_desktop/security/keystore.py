@@ -71,7 +71,13 @@ class KeyringStore:
             pass
 
 
-_UNSAFE_BACKENDS = ("fail", "null", "plaintext", "PlaintextKeyring", "Uncrypted")
+#: The platform keyrings we accept for ``os``: they unlock with the user's login, never prompt on
+#: a terminal and never write a plaintext file. File-based backends (keyrings.cryptfile, which is
+#: installed for servers, keyrings.alt) register themselves with keyring too and would prompt for a
+#: password on stdin, so they are only used when chosen explicitly (CIO_KEYRING=cryptfile).
+_PLATFORM_BACKEND_MODULES = ("keyring.backends.SecretService", "keyring.backends.libsecret",
+                             "keyring.backends.kwallet", "keyring.backends.macOS",
+                             "keyring.backends.Windows")
 
 
 def _os_keyring() -> KeyringStore | None:
@@ -81,8 +87,7 @@ def _os_keyring() -> KeyringStore | None:
     backend = keyring.get_keyring()
     candidates = backend.backends if isinstance(backend, chainer.ChainerBackend) else [backend]
     usable = [b for b in candidates
-              if getattr(b, "priority", 0) > 0
-              and not any(tag in type(b).__module__ + type(b).__name__ for tag in _UNSAFE_BACKENDS)]
+              if getattr(b, "priority", 0) > 0 and type(b).__module__.startswith(_PLATFORM_BACKEND_MODULES)]
     if not usable:
         return None
     return KeyringStore(usable[0], f"os:{type(usable[0]).__name__}")

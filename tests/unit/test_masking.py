@@ -21,3 +21,4 @@ def test_text_masking_leaves_amounts_alone():
     out = mask_account_numbers_in_text("pay 1234.56 EUR from DE89370400440532013000 acct 123456789012")
     assert "DE89370400440532013000" not in out and "123456789012" not in out
     assert "1234.56" in out and "DE89 **** **** **** 3000" in out
+
