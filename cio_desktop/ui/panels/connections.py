@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QEvent, QObject, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QSplitter, QStyle, QTableView, QTableWidget,
+                               QPushButton, QSplitter, QStyle, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from cio_desktop.security.permissions import Permission
@@ -28,6 +28,7 @@ from cio_desktop.ui.dialogs.common import (hint_label, inline_error, primary_but
 from cio_desktop.ui.dialogs.connection_dialog import ConnectionDialog
 from cio_desktop.ui.dialogs.mfa import SensitiveRun, run_sensitive
 from cio_desktop.ui.panels.base import Panel
+from cio_desktop.ui.widgets.tables import compact_rows, record_table
 from cio_desktop.ui.widgets.format import is_dark, muted_color, negative_color
 
 log = logging.getLogger(__name__)
@@ -180,25 +181,8 @@ class ConnectionsPanel(Panel):
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.table = QTableView()
-        self.table.setObjectName("connectionsTable")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(C_NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(28)
-        header = self.table.horizontalHeader()
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setMinimumSectionSize(50)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table = record_table(self.proxy, "connectionsTable", sort_column=C_NAME)
+        compact_rows(self.table)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.table.doubleClicked.connect(lambda _i: self.open_edit() if self.can_manage else None)
         self.table.viewport().installEventFilter(self)

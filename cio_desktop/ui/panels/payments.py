@@ -30,7 +30,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox,
                                QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTabBar, QTableView,
+                               QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSplitter, QTabBar,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from cio_desktop.domain.payments import CANCELLABLE, EXECUTABLE, DuplicatePaymentSuspected, PaymentStatus
@@ -44,6 +44,7 @@ from cio_desktop.ui.models.payments_model import (C_AMOUNT, C_APPROVALS, C_BENEF
                                                   COLUMNS, ID_ROLE, PaymentsFilterProxy,
                                                   PaymentsModel, status_colour, status_label as label_of)
 from cio_desktop.ui.panels.base import Panel
+from cio_desktop.ui.widgets.tables import compact_rows, record_table
 from cio_desktop.ui.widgets.filter_bar import _OptionalDateEdit
 from cio_desktop.ui.widgets.format import format_date, negative_color
 
@@ -271,25 +272,9 @@ class PaymentsPanel(Panel):
         self.model = PaymentsModel(self)
         self.proxy = PaymentsFilterProxy(self)
         self.proxy.setSourceModel(self.model)
-        self.table = QTableView()
-        self.table.setObjectName("paymentsTable")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(C_DATE, Qt.SortOrder.DescendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(28)
-        header = self.table.horizontalHeader()
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setMinimumSectionSize(50)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table = record_table(self.proxy, "paymentsTable", sort_column=C_DATE,
+                                  order=Qt.SortOrder.DescendingOrder)
+        compact_rows(self.table)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.table.doubleClicked.connect(lambda _i: self.open_detail())
 

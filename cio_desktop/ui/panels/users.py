@@ -15,7 +15,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox,
                                QFormLayout, QHBoxLayout, QHeaderView, QInputDialog, QLineEdit,
-                               QPushButton, QTableView, QTableWidget, QTableWidgetItem, QTabWidget,
+                               QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from cio_desktop.errors import PasswordPolicyError
@@ -26,6 +26,7 @@ from cio_desktop.ui.dialogs.common import (PASSWORD_POLICY, confirm, hint_label,
                                            primary_button, show_status, status_label, title_label)
 from cio_desktop.ui.dialogs.mfa import run_sensitive
 from cio_desktop.ui.panels.base import Panel
+from cio_desktop.ui.widgets.tables import record_table
 
 log = logging.getLogger(__name__)
 
@@ -266,21 +267,10 @@ class UsersPanel(Panel):
         self.proxy.setFilterKeyColumn(-1)
         self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
-        self.table = QTableView()
-        self.table.setObjectName("usersTable")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setShowGrid(False)
+        self.table = record_table(self.proxy, "usersTable")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         self.table.doubleClicked.connect(lambda _i: self.change_role() if self.can_roles else None)
         v.addWidget(self.table, 1)
