@@ -92,6 +92,9 @@ def _raw(ws, path: Path, base_rss: int) -> dict:  # noqa: ANN001
     raw = ws.db.engine.raw_connection()
     try:
         cur = raw.cursor()
+        from cio_desktop.services.statement_import import IMPORT_CACHE_KIB
+
+        cur.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")  # the same page cache as the import
         started = time.perf_counter()
         cur.execute("BEGIN IMMEDIATE")
         cur.executemany("INSERT INTO transactions (account_id, booking_date, value_date, amount_minor, currency, "

@@ -29,6 +29,7 @@ from cio_desktop.security.dbkey import DbKey
 log = logging.getLogger(__name__)
 
 NOT_OURS = "cannot open {target}: wrong key or not a CIO Desktop database"
+DEFAULT_CACHE_KIB = 16 * 1024
 
 
 def is_postgres_url(target: str) -> bool:
@@ -77,10 +78,20 @@ def _sqlcipher_engine(path: Path, key: DbKey, pragma_value: str | None = None) -
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA cache_size = -{DEFAULT_CACHE_KIB}")
         return conn
 
     engine = create_engine("sqlite+pysqlite://", creator=creator, module=module,
                            poolclass=QueuePool, pool_size=8, max_overflow=8)
+
+    @event.listens_for(engine, "checkin")
+    def _reset_cache(dbapi_conn, record) -> None:  # noqa: ANN001
+        """An import may have raised this connection's page cache; give the memory back."""
+        try:
+            dbapi_conn.execute(f"PRAGMA cache_size = -{DEFAULT_CACHE_KIB}")
+            dbapi_conn.execute("PRAGMA shrink_memory")
+        except module.Error:
+            pass
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:  # noqa: ANN001
