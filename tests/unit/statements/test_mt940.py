@@ -8,8 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.unit.statements.mutation import mutated
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+
 
 from cio_desktop.domain.statements import Statement, StatementLine
 from cio_desktop.errors import ValidationError
@@ -420,33 +421,13 @@ def test_empty_and_binary_files(raw, words):
 RAW_SAMPLES = [(DATA / n).read_bytes() for n in SAMPLES]
 
 
-@st.composite
-def mutated(draw) -> bytes:
-    data = bytearray(draw(st.sampled_from(RAW_SAMPLES)))
-    for _ in range(draw(st.integers(1, 6))):
-        op = draw(st.sampled_from(["flip", "insert", "delete", "truncate", "duplicate", "swap"]))
-        pos = draw(st.integers(0, max(len(data) - 1, 0)))
-        if op == "flip" and data:
-            data[pos] = draw(st.integers(0, 255))
-        elif op == "insert":
-            data[pos:pos] = draw(st.sampled_from([b":", b"?", b"/", b"//", b",", b".", b"\r\n", b"\n",
-                                                  b"-}", b"{4:", b":61:", b":86:?20", b"/NAME/",
-                                                  b"\x00", b"\xff", b"9"]))
-        elif op == "delete":
-            del data[pos:pos + draw(st.integers(1, 40))]
-        elif op == "truncate":
-            del data[pos:]
-        elif op == "duplicate":
-            end = min(len(data), pos + draw(st.integers(1, 200)))
-            data[end:end] = data[pos:end]
-        elif op == "swap" and len(data) > 2:
-            other = draw(st.integers(0, len(data) - 1))
-            data[pos], data[other] = data[other], data[pos]
-    return bytes(data)
+MUTATION_TOKENS = [b":", b"?", b"/", b"//", b",", b".", b"\r\n", b"\n",
+    b"-}", b"{4:", b":61:", b":86:?20", b"/NAME/",
+    b"\x00", b"\xff", b"9"]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated())
+@given(mutated(RAW_SAMPLES, MUTATION_TOKENS, max_duplicate=200))
 def test_mutated_mt940_never_crashes(data):
     try:
         for statement in parse(io.BytesIO(data), "fuzz.sta"):
