@@ -35,3 +35,14 @@ def mutated(samples: Sequence[bytes], tokens: Sequence[bytes], *, max_duplicate:
         return bytes(data)
 
     return strategy()
+
+
+def parse_all(module, data: bytes, source: str, **options) -> list:  # noqa: ANN001
+    """Every statement of ``data`` with its lines read into a list (parsers stream them)."""
+    import io
+
+    out = []
+    for statement in module.parse(io.BytesIO(data), source, **options):
+        statement.lines = list(statement.lines)
+        out.append(statement)
+    return out

@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from tests.unit.statements.mutation import parse_all as shared_parse_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,11 +25,7 @@ CRLF = (DATA / "bai2_crlf_noslash.bai").read_bytes()
 
 
 def parse_all(data: bytes, source: str = "test.bai", **options) -> list[Statement]:
-    out = []
-    for statement in bai2.parse(io.BytesIO(data), source, **options):
-        statement.lines = list(statement.lines)
-        out.append(statement)
-    return out
+    return shared_parse_all(bai2, data, source, **options)
 
 
 def refused(data: bytes, **options) -> ValidationError:

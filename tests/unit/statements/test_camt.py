@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from tests.unit.statements.mutation import parse_all as shared_parse_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,11 +30,7 @@ R08 = (DATA / "camt052_v08.xml").read_bytes()
 
 
 def parse_all(data: bytes, source: str = "test.xml", **options) -> list[Statement]:
-    out = []
-    for statement in camt.parse(io.BytesIO(data), source, **options):
-        statement.lines = list(statement.lines)
-        out.append(statement)
-    return out
+    return shared_parse_all(camt, data, source, **options)
 
 
 def refused(data: bytes, **options) -> ValidationError:
