@@ -500,20 +500,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = users.add_parser("reset-mfa", parents=[common])
     p.add_argument("name")
     p.set_defaults(func=_user_change("reset_mfa", "two-factor reset for '{u.username}'"))
+
+    from cio_desktop.clicmds import register_all
+
+    parser.cio_commands = CORE_COMMANDS | register_all(sub, common)  # type: ignore[attr-defined]
     return parser
 
 
 GUI_FLAGS = {"--demo", "--exit-after-start", "--theme"}
 
 
+CORE_COMMANDS = {"init", "demo", "db", "audit", "users", "mfa", "import", "sync", "payments"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"init", "demo", "db", "audit", "users", "mfa", "import", "sync", "payments"}
+    parser = build_parser()
+    commands = parser.cio_commands  # type: ignore[attr-defined]
     if not any(a in commands for a in argv) and not any(a in ("-h", "--help", "--version") for a in argv):
         from cio_desktop.app import main as gui_main
 
         return gui_main(argv)
-    parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

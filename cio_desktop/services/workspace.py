@@ -16,6 +16,16 @@ from cio_desktop.events import EventBus
 from cio_desktop.security.dbkey import DbKey, resolve_db_key
 from cio_desktop.security.keystore import open_secret_store
 from cio_desktop.services.accounts import AccountsService
+from cio_desktop.services.compliance import ComplianceService
+from cio_desktop.services.forecasting import ForecastService
+from cio_desktop.services.budget import BudgetService
+from cio_desktop.services.analytics import AnalyticsService
+from cio_desktop.services.alerts import AlertsService
+from cio_desktop.services.notifications import NotificationsService
+from cio_desktop.services.market import MarketService
+from cio_desktop.services.advisory import AdvisoryService
+from cio_desktop.services.dashboard import DashboardService
+from cio_desktop.services.reporting import ReportingService
 from cio_desktop.services.approvals import ApprovalsService
 from cio_desktop.services.audit import AuditService
 from cio_desktop.services.auth import AuthService
@@ -50,6 +60,16 @@ class Workspace:
     payments: PaymentsService = field(init=False)
     portfolio: PortfolioService = field(init=False)
     risk: RiskService = field(init=False)
+    compliance: ComplianceService = field(init=False)
+    forecasts: ForecastService = field(init=False)
+    budget: BudgetService = field(init=False)
+    analytics: AnalyticsService = field(init=False)
+    alerts: AlertsService = field(init=False)
+    notifications: NotificationsService = field(init=False)
+    market: MarketService = field(init=False)
+    advisory: AdvisoryService = field(init=False)
+    dashboard: DashboardService = field(init=False)
+    reporting: ReportingService = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = AuthService(self.ctx)
@@ -63,6 +83,16 @@ class Workspace:
         self.payments = PaymentsService(self.ctx)
         self.portfolio = PortfolioService(self.ctx)
         self.risk = RiskService(self.ctx)
+        self.compliance = ComplianceService(self.ctx)
+        self.forecasts = ForecastService(self.ctx)
+        self.budget = BudgetService(self.ctx)
+        self.analytics = AnalyticsService(self.ctx)
+        self.alerts = AlertsService(self.ctx)
+        self.notifications = NotificationsService(self.ctx)
+        self.market = MarketService(self.ctx)
+        self.advisory = AdvisoryService(self.ctx)
+        self.dashboard = DashboardService(self.ctx)
+        self.reporting = ReportingService(self.ctx)
 
     @property
     def db(self) -> Database:

@@ -466,3 +466,10 @@ class PaymentReversal(Base):
         BigInteger().with_variant(Integer, "sqlite"), ForeignKey("transactions.id"), nullable=True)
     reversed_by: Mapped[str] = mapped_column(String(64))
     reversed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Domain modules with their own tables (imported last: they need ``Base``).
+from cio_desktop.storage import models_compliance  # noqa: E402,F401
+from cio_desktop.storage import models_planning  # noqa: E402,F401
+from cio_desktop.storage import models_alerts  # noqa: E402,F401
+from cio_desktop.storage import models_market  # noqa: E402,F401

@@ -1,0 +1,8 @@
+"""Budgets, cash forecasts, categories and stored analytics models (issue 8).
+
+Tables live here (not in models.py) so each domain owns its own module; ``models.py``
+imports this module at its end, so ``Base.metadata`` always holds every table."""
+
+from __future__ import annotations
+
+from cio_desktop.storage.models import Base  # noqa: F401
