@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cio_desktop.domain.masking import compact, mask_account_number
@@ -38,12 +39,18 @@ from cio_desktop.services.audit import audit_log
 from cio_desktop.services.base import Service, action
 from cio_desktop.services.context import ServiceContext
 from cio_desktop.services.ledger import search_text_for
+from cio_desktop.storage.bulk_load import indexes_deferred
 from cio_desktop.storage.models import Account, ImportBatch, Transaction
 
 log = logging.getLogger(__name__)
 
 CHUNK = 10_000
 IMPORT_CACHE_KIB = 256 * 1024  # page cache for an import's connection (reset when it returns to the pool)
+#: An import defers the ledger's query indexes (``storage.bulk_load``) when the file is at least
+#: this big and its estimated line count is at least the number of lines already stored: then
+#: rebuilding the indexes once costs less than maintaining them per row (bench/import.py).
+BULK_LOAD_MIN_BYTES = 16 * 1024 * 1024
+BULK_LOAD_BYTES_PER_LINE = 100  # a conservative estimate over CSV, MT940, camt and BAI2 files
 NO_REFERENCE = {"", "NONREF", "NOTPROVIDED", "NONE", "N/A", "NA", "-"}
 Progress = Callable[[int], None]
 
@@ -87,29 +94,40 @@ def dedup_reference(line: StatementLine, amount_minor: int, occurrences: Counter
     return f"h:{digest}#{occurrences[digest]}"
 
 
-def validate_line(line: StatementLine, account_currency: str, source: str) -> int:
-    """The line's amount in minor units, or ValidationError naming file, line and field."""
-    where = {"source": source, "line": line.line}
-    if not isinstance(line.booking_date, date):
-        raise ValidationError("booking date is missing or not a date", field="booking date", **where)
-    if line.value_date is not None and not isinstance(line.value_date, date):
-        raise ValidationError("value date is not a date", field="value date", **where)
-    if not is_currency(line.currency):
-        raise ValidationError(f"'{line.currency}' is not an ISO 4217 currency", field="currency", **where)
-    if line.currency.upper() != account_currency:
-        raise ValidationError(f"line currency {line.currency} differs from the account currency "
-                              f"{account_currency}", field="currency", **where)
-    if not isinstance(line.amount, Decimal) or not line.amount.is_finite():
-        raise ValidationError(f"'{line.amount}' is not an amount", field="amount", **where)
-    exp = currency_exponent(account_currency)
-    scaled = line.amount.scaleb(exp)
-    if scaled != scaled.to_integral_value():
-        raise ValidationError(f"{line.amount} has more than {exp} decimals for {account_currency}",
-                              field="amount", **where)
-    minor = int(scaled)
-    if abs(minor) >= 10**17:
-        raise ValidationError(f"{line.amount} is beyond any plausible amount", field="amount", **where)
-    return minor
+class LineValidator:
+    """Validates a statement's lines for one account: the line's amount in minor units, or a
+    ValidationError naming file, line and field. Per-account facts (currency, exponent) are
+    worked out once per statement, not per line — this runs for every imported line."""
+
+    def __init__(self, account_currency: str, source: str) -> None:
+        self.currency, self.source = account_currency, source
+        self.exponent = currency_exponent(account_currency)
+
+    def __call__(self, line: StatementLine) -> int:
+        currency = self.currency
+        if not isinstance(line.booking_date, date):
+            self._refuse(line, "booking date is missing or not a date", "booking date")
+        if line.value_date is not None and not isinstance(line.value_date, date):
+            self._refuse(line, "value date is not a date", "value date")
+        if line.currency != currency:
+            if not is_currency(line.currency):
+                self._refuse(line, f"'{line.currency}' is not an ISO 4217 currency", "currency")
+            if line.currency.upper() != currency:
+                self._refuse(line, f"line currency {line.currency} differs from the account currency "
+                                   f"{currency}", "currency")
+        amount = line.amount
+        if not isinstance(amount, Decimal) or not amount.is_finite():
+            self._refuse(line, f"'{amount}' is not an amount", "amount")
+        scaled = amount.scaleb(self.exponent)
+        if scaled != scaled.to_integral_value():
+            self._refuse(line, f"{amount} has more than {self.exponent} decimals for {currency}", "amount")
+        minor = int(scaled)
+        if abs(minor) >= 10**17:
+            self._refuse(line, f"{amount} is beyond any plausible amount", "amount")
+        return minor
+
+    def _refuse(self, line: StatementLine, message: str, field_name: str) -> None:
+        raise ValidationError(message, source=self.source, line=line.line, field=field_name)
 
 
 class StatementImportService(Service):
@@ -146,7 +164,7 @@ class StatementImportService(Service):
             uow.add(batch)
             uow.flush()
             result.batch_id = batch.id
-            with path.open("rb") as stream:
+            with path.open("rb") as stream, _bulk_load(uow, path):
                 try:
                     ingest(self.ctx, uow, module.parse(stream, name, **options), batch, result,
                            account_id=account_id, progress=progress)
@@ -182,6 +200,17 @@ class StatementImportService(Service):
         from cio_desktop.integrations.statements.csv_profiles import CsvProfile
 
         return CsvProfile.from_dict(json.loads(row.definition))
+
+
+def _bulk_load(uow: Session, path: Path) -> Any:
+    """The ledger's query indexes deferred for a file large compared with the ledger (SQLite)."""
+    size = path.stat().st_size
+    if uow.get_bind().dialect.name != "sqlite" or size < BULK_LOAD_MIN_BYTES:
+        return nullcontext()
+    stored = uow.execute(select(func.max(Transaction.id))).scalar_one() or 0
+    if size // BULK_LOAD_BYTES_PER_LINE < stored:
+        return nullcontext()
+    return indexes_deferred(uow.connection().connection.driver_connection.cursor(), "transactions")
 
 
 def ingest(ctx: ServiceContext, uow: Session, statements: Iterable[Statement], batch: ImportBatch,
@@ -237,9 +266,9 @@ def _import_statement(ctx: ServiceContext, uow: Session, statement: Statement, b
     writer = _RowWriter(uow, ctx.db.kind, ctx.now(), account.id, account.currency, result.format, batch_id)
     occurrences: Counter = Counter()
     total_minor = 0
-    source = statement.source or result.file
+    validate_line = LineValidator(account.currency, statement.source or result.file)
     for line in statement.lines:
-        minor = validate_line(line, account.currency, source)
+        minor = validate_line(line)
         total_minor += minor
         writer.add(line, minor, dedup_reference(line, minor, occurrences))
         if writer.full:
