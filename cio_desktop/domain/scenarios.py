@@ -188,6 +188,15 @@ def run_scenarios(positions: Sequence[Position], shocks: Iterable[Shock], *,
 #              (FRED BAMLC0A0CM, BAMLH0A0HYM2)
 #   FX         ECB / Federal Reserve H.10 reference rates (EURUSD, GBPUSD, USDJPY)
 #   commodity  S&P GSCI / Bloomberg Commodity Index; real estate: FTSE Nareit All Equity REITs
+#
+# Checked on 2026-11-27 against published market reports (Dow Jones Market Data, Tradeweb ICE
+# closing prices, ICE BofA index levels as reported): S&P 500 closes 1,565.15 (9 Oct 2007) →
+# 676.53 (9 Mar 2009) = −56.78 %; 3,386.15 (19 Feb 2020) → 2,237.40 (23 Mar 2020) = −33.92 %;
+# 4,766.18 (31 Dec 2021) → 3,839.50 (30 Dec 2022) = −19.44 %; US 10-year 1.50 % → 3.83–3.88 %
+# over 2022 (+233 to +237 bp); Bund 10-year −0.18 % at the end of 2021, ≈ +2.75 pp over 2022;
+# US HY OAS 3.60 % (31 Dec 2019) → 10.87 % (23 Mar 2020), 21.82 % at its Dec 2008 peak; US IG
+# OAS 1.01 % (start of 2020) → 3.03 % on 18 Mar 2020. NOT re-checked (approximate, from the
+# sources named above): gilt, JGB and CHF yields, the FX moves, commodities and real estate.
 # ---------------------------------------------------------------------------------------------
 
 GFC_2008 = Shock(
@@ -196,7 +205,8 @@ GFC_2008 = Shock(
         "Equity peak to trough, 9 Oct 2007 → 9 Mar 2009: S&P 500 1,565.15 → 676.53 (−56.8 %). "
         "Flight to quality: 10-year yields US ≈ 4.7 % → 2.9 % (−180 bp), Bund ≈ 4.3 % → 3.0 % "
         "(−130 bp), gilt ≈ 5.0 % → 3.0 % (−200 bp). Credit: US IG OAS ≈ 1.5 % → ≈ 5.5–6.5 % at "
-        "the Dec 2008 peak (+400 bp), US HY OAS ≈ 4–5 % → ≈ 20 % (+1,500 bp). USD and JPY as "
+        "the Dec 2008 peak (+400 bp), US HY OAS ≈ 4–5 % → a 21.82 % peak in "
+        "Dec 2008 (+1,500 bp applied, less than the peak move). USD and JPY as "
         "havens: EUR −20 % and GBP −32 % vs USD (Jul 2008 → Oct 2008/Jan 2009 lows), JPY +25 %. "
         "Commodities ≈ −60 % (S&P GSCI, Jul 2008 → Feb 2009), listed real estate ≈ −65 % (FTSE "
         "Nareit All Equity REITs, 2007 peak → Mar 2009)."),

@@ -207,3 +207,14 @@ def test_screenshots(qtbot, demo_ws, theme, tmp_path) -> None:  # noqa: ANN001
     finally:
         manager.apply("light", remember=False)
         QApplication.instance().setStyleSheet("")
+
+
+def test_percent_cells_never_show_inf() -> None:
+    """A holding against a 0 % limit has unbounded utilisation: shown as ∞, not "inf %"."""
+    from cio_desktop.domain.risk import LimitCheck
+    from cio_desktop.ui.models.portfolio_models import pct
+
+    check = LimitCheck("asset_class", "equity", limit=0.0, actual=0.12, kind="max", breached=True)
+    assert pct(check.utilisation) == "∞"
+    assert pct(-math.inf) == "−∞"
+    assert pct(0.1234) == "12.34 %" and pct(float("nan")) == "n/a"

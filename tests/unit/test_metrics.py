@@ -454,6 +454,21 @@ def test_xirr_against_numpy_financial():
         assert m.xirr(dates, flows) == pytest.approx(npf.irr(flows), rel=1e-9)
 
 
+# Portfolio Performance's own IRR test values (name.abuchen.portfolio.math.IRRTest in
+# github.com/portfolio-performance/portfolio, which states each figure as Excel's XIRR result).
+# PP discounts by actual days / 365 from the first flow, as XIRR does.
+@pytest.mark.parametrize(("dates", "flows", "expected", "tolerance"), [
+    (["2010-01-01", "2010-12-31"], [-200, 210], 0.050140747, 5e-9),  # testSimpleExcelTestCase
+    (["2002-11-30", "2007-06-11", "2008-05-11", "2009-05-01", "2010-06-01", "2011-05-02",
+      "2012-04-30", "2012-12-06"],
+     [-4398, 200, 270, 280, 280, 300, 330, 14508], 0.1444629967, 1e-4),  # …WithSlowCurve
+    (["2019-05-24", "2020-01-13", "2020-06-29"], [-1560.94, -1160, 42.80],
+     -0.999251643, 1e-4),  # testSmallConvergenceInterval (PP issue #1904)
+])
+def test_xirr_portfolio_performance_reference_values(dates, flows, expected, tolerance):
+    assert m.xirr(dates, flows) == pytest.approx(expected, abs=tolerance)
+
+
 def test_xirr_order_and_types():
     # dates after the first may come in any order; datetimes and numpy dates are accepted
     a = m.xirr([date(2020, 1, 1), date(2021, 6, 1), date(2020, 7, 1)], [-100, 60, 50])

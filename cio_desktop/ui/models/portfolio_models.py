@@ -20,6 +20,8 @@ ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 def pct(v: Any, places: int = 2) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
+    if isinstance(v, float) and math.isinf(v):  # e.g. any holding against a 0 % limit
+        return "∞" if v > 0 else "−∞"
     return f"{float(v) * 100:,.{places}f} %"
 
 
