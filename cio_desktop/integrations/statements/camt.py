@@ -45,9 +45,11 @@ whose lines were not consumed is read through (and checked) when the next one is
 XSD validation: when the official schema for the message's namespace is found
 (``camt.053.001.02.xsd`` etc. in ``xsd_dir=``, ``$CIO_XSD_DIR``, ``cio_desktop/resources/xsd``
 or the checkout's ``resources/xsd``), the file is validated against it first (``xsd="auto"``,
-the default; ``"require"`` refuses the file when no schema is found; ``"off"`` skips). None of
-the official camt XSDs is shipped with the application (no package on the registries we can use
-carries them); the structural checks below apply whether or not a schema is used.
+the default; ``"require"`` refuses the file when no schema is found; ``"off"`` skips). The
+official ISO 20022 schemas for camt.053 and camt.052 versions 001.02, 001.04 and 001.08 ship in
+``cio_desktop/resources/xsd`` (their provenance is in the README there), so every supported file
+is validated; a schema error names the line and the element path like the parser's own errors.
+The structural checks below apply as well (they also cover files read with ``xsd="off"``).
 
 Every ``ValidationError`` names the source, the line (lxml ``sourceline``, corrected past line 65,535 by
 :func:`.xml_safety.sourceline`) and the element path
@@ -65,7 +67,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from lxml import etree
 
@@ -150,18 +152,33 @@ def _load_schema(path: str, mtime: float) -> etree.XMLSchema:
         raise ValidationError(f"the schema {Path(path).name} cannot be used: {exc}", field="xsd") from None
 
 
-def _validate_xsd(stream: BinaryIO, xsd: Path, source: str) -> None:
-    """Validate the whole document against ``xsd``; the stream is left at its start. Files up to
-    :data:`XSD_TREE_LIMIT` are validated as a tree (exact error lines); larger ones streamed
+def _validate_xsd(stream: BinaryIO, xsd: Path, source: str, ns: str) -> None:
+    """Validate the ``Document`` of namespace ``ns`` against ``xsd``; the stream is left at its
+    start. The Document may be the root or sit inside a transport envelope (then only it is
+    validated: the envelope is not ISO 20022's). Files up to :data:`XSD_TREE_LIMIT`, and every
+    enveloped file, are validated as a tree (exact error lines); larger plain ones streamed
     (libxml2 then reports the line only approximately)."""
     schema = _load_schema(str(xsd), xsd.stat().st_mtime)
+    document_tag = f"{{{ns}}}Document"
     start = stream.tell()
     stream.seek(0, os.SEEK_END)
     size = stream.tell() - start
     stream.seek(start)
     try:
-        if size <= XSD_TREE_LIMIT:
-            parse_document(stream.read(), source or None, schema=schema)
+        first = sniff_root(stream.read(64 * 1024), max_elements=1)
+        stream.seek(start)
+        enveloped = first != [(ns, "Document")]
+        if size <= XSD_TREE_LIMIT or enveloped:
+            root = parse_document(stream.read(), source or None)
+            document = root if root.tag == document_tag else next(root.iter(document_tag), None)
+            if document is None:
+                raise ValidationError(f"no {ns} Document element", source=source or None, line=1,
+                                      field="xsd")
+            if not schema.validate(document):
+                err = schema.error_log[0]
+                raise ValidationError(f"the XML does not conform to its schema: {err.message}",
+                                      source=source or None, line=err.line or None,
+                                      field=_schema_error_field(document, err))
         else:
             for _event, el in safe_iterparse(stream, source or None, events=("end",), schema=schema):
                 el.clear(keep_tail=True)
@@ -175,6 +192,34 @@ def _validate_xsd(stream: BinaryIO, xsd: Path, source: str) -> None:
                               line=exc.line, field=exc.field or "xsd") from None
     finally:
         stream.seek(start)
+
+
+_ATTRIBUTE_RE = re.compile(r"attribute '([A-Za-z]+)'")
+
+
+def _schema_error_field(document: Any, err: Any) -> str:
+    """The field a schema error is about, named like the parser's own errors: element names
+    from the statement (``Stmt``/``Rpt``) down, e.g. ``Ntry/Amt/@Ccy``. libxml2 gives the
+    element as a positional path (``/*/*/*[2]/*[6]``) from the validated Document."""
+    path = err.path or ""
+    if not path.startswith("/*"):
+        return "xsd"
+    try:
+        found = document.xpath("." + path[2:]) if path != "/*" else [document]
+    except etree.LxmlError:
+        return "xsd"
+    if not found or not isinstance(found[0].tag, str):
+        return "xsd"
+    names: list[str] = []
+    el = found[0]
+    while el is not None:  # up to the entry or balance, else to the statement (inclusive)
+        names.append(local_name(el))
+        if names[-1] in ("Ntry", "Bal", "Stmt", "Rpt", "Document"):
+            break
+        el = el.getparent()
+    field_name = "/".join(reversed(names))
+    attribute = _ATTRIBUTE_RE.search(err.message or "")
+    return f"{field_name}/@{attribute.group(1)}" if attribute else field_name
 
 
 def _rewindable(stream: BinaryIO, head: bytes) -> BinaryIO:
@@ -393,7 +438,7 @@ class _Reader:
             xsd = find_xsd(ns, self.opts.xsd_dir) if ns else None
             if xsd is not None:
                 stream = _rewindable(stream, head)
-                _validate_xsd(stream, xsd, self.source)
+                _validate_xsd(stream, xsd, self.source, ns)
             elif self.opts.xsd == "require":
                 raise self.err(f"no XSD found for {ns or 'this file'} (looked in "
                                f"{', '.join(str(p) for p in xsd_search_path(self.opts.xsd_dir))})",

@@ -346,8 +346,9 @@ def test_statement_element_in_the_wrong_message():
 
 def test_document_without_statement():
     data = V02[: V02.index(b"<Stmt>")] + b"</BkToCstmrStmt></Document>"
-    err = refused(data)
-    assert err.field == "Stmt"
+    assert refused(data, xsd="off").field == "Stmt"  # the parser's own structural check
+    err = refused(data)  # the official schema refuses it first, at the statement's parent
+    assert "schema" in err.reason and "Stmt" in err.reason and err.field == "Document/BkToCstmrStmt"
 
 
 @pytest.mark.parametrize("old, new, needle, field", [
@@ -382,9 +383,12 @@ def test_document_without_statement():
 def test_bad_field_is_located(old, new, needle, field):
     assert V02.count(old) >= 1, old
     data = V02.replace(old, new, 1)
-    err = refused(data)
+    err = refused(data, xsd="off")  # the parser's own checks
     assert (err.line, err.field) == (line_of(data, needle), field), str(err)
     assert err.source == "test.xml"
+    err = refused(data)  # with the official schema (the default): refused at the same place
+    assert err.line in (line_of(data, needle), line_of(data, needle) + 1), str(err)
+    assert err.field.split("/")[0] == field.split("/")[0] and err.source == "test.xml", str(err)
 
 
 def test_jpy_amount_with_decimals_refused():
@@ -406,8 +410,12 @@ def test_missing_entry_element_names_the_entry_line(remove, field):
     if field == "Ntry/CdtDbtInd":
         replacement = b"        <Sts>BOOK</Sts>\n"
     data = V02.replace(remove, replacement, 1)
-    err = refused(data)
+    err = refused(data, xsd="off")  # the parser's own check names the entry
     assert (err.line, err.field) == (line_of(data, "<Ntry>", 2), field)
+    err = refused(data)  # the official schema names the element where the missing one belonged
+    missing = field.split("/")[-1]
+    assert "schema" in err.reason and missing in err.reason, err.reason
+    assert line_of(data, "<Ntry>", 2) < err.line <= line_of(data, "</Ntry>", 2)
 
 
 def test_missing_booking_date():
@@ -419,18 +427,22 @@ def test_missing_booking_date():
 def test_missing_balances_and_duplicate_closing():
     start = V02.index(b"      <Bal>")
     end = V02.index(b"      <TxsSummry>")
-    err = refused(V02[:start] + V02[end:])
+    err = refused(V02[:start] + V02[end:], xsd="off")
     assert (err.line, err.field) == (12, "Stmt/Bal")
+    err = refused(V02[:start] + V02[end:])
+    assert "schema" in err.reason and "Bal" in err.reason and err.field == "Stmt/TxsSummry"
     clbd = V02[V02.index(b"      <Bal>", start + 1):V02.index(b"      <Bal>", V02.index(b"<Cd>CLBD</Cd>"))]
     data = V02.replace(clbd, clbd + clbd, 1)
-    err = refused(data)
+    err = refused(data)  # valid for the schema (Bal repeats); the parser refuses the second CLBD
     assert (err.line, err.field) == (line_of(data, "<Cd>CLBD</Cd>", 2) - 3, "Bal/Tp/CdOrPrtry/Cd")
 
 
 def test_v08_status_must_be_a_choice():
     data = V08.replace(b"<Sts>\n          <Cd>BOOK</Cd>\n        </Sts>", b"<Sts>BOOK</Sts>", 1)
-    err = refused(data)
+    err = refused(data, xsd="off")
     assert (err.line, err.field) == (line_of(data, "<Sts>BOOK</Sts>"), "Ntry/Sts/Cd")
+    err = refused(data)
+    assert "schema" in err.reason and (err.line, err.field) == (line_of(data, "<Sts>BOOK</Sts>"), "Ntry/Sts")
 
 
 def test_undefined_entity_refused():
@@ -603,9 +615,33 @@ def test_xsd_hook_validates_when_a_schema_is_found(tmp_path):
     assert list(s2.lines) == EXPECTED_V02
 
 
-def test_xsd_require_without_schema(tmp_path):
+def test_xsd_require_without_schema(tmp_path, monkeypatch):
+    monkeypatch.setattr(camt, "xsd_search_path", lambda extra=None: [tmp_path])  # nothing shipped
     err = refused(V08, xsd="require", xsd_dir=tmp_path)
     assert err.field == "xsd" and "no XSD found" in err.reason
+
+
+@pytest.mark.parametrize("ns", ["camt.053.001.02", "camt.053.001.04", "camt.053.001.08",
+                                "camt.052.001.02", "camt.052.001.04", "camt.052.001.08"])
+def test_official_schemas_ship_with_the_application(ns):
+    """The ISO 20022 message schemas are in the package, so validation is on by default."""
+    path = camt.find_xsd(f"urn:iso:std:iso:20022:tech:xsd:{ns}")
+    assert path is not None and path.parent.name == "xsd"
+    assert f'targetNamespace="urn:iso:std:iso:20022:tech:xsd:{ns}"' in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("sample", sorted((Path(__file__).resolve().parents[2] / "data" / "statements"
+                                           / "camt").glob("*.xml")), ids=lambda p: p.name)
+def test_every_camt_sample_conforms_to_the_official_schema(sample):
+    statements = list(camt.parse(sample.open("rb"), sample.name, xsd="require"))
+    assert statements and all(s.lines for s in statements)
+
+
+def test_schema_error_names_line_and_field():
+    data = V08.replace(b'Ccy="EUR">', b">", 1)
+    err = refused(data)
+    assert "schema camt.053.001.08.xsd" in err.reason and "Ccy" in err.reason
+    assert err.field.endswith("/@Ccy") and err.line == line_of(data, "<Amt >")
 
 
 # ---------------------------------------------------------------------------------------------
