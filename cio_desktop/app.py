@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "Treasury-Demo-2026"
 DEMO_DB_PASSPHRASE = "CIO-Desktop-demo-database-2026"
+#: every demo user's two-factor secret (public, like the password): approving or executing a
+#: payment in the demo asks for a code, and the two-factor prompt shows the demo's current one
+DEMO_TOTP_SECRET = "CIODEMOTWOFACTORDEMOCOMPANY23456"
 DEMO_USER = "treasurer"
 DEMO_USERS = ("admin", "treasurer", "approver", "analyst", "auditor", "viewer")
 DEMO_SEED = 42
@@ -168,7 +171,7 @@ def build_demo_with_progress(ws: Any, workers: Any, interactive: bool) -> Any:
         loop.quit()
 
     dialog.show()
-    workers.run(lambda: build_demo(ws.ctx, seed=DEMO_SEED, password=DEMO_PASSWORD,
+    workers.run(lambda: build_demo(ws.ctx, seed=DEMO_SEED, password=DEMO_PASSWORD, totp_secret=DEMO_TOTP_SECRET,
                                    progress=lambda s, f: relay.progressed.emit(str(s), float(f))),
                 done, failed)
     if not outcome:
@@ -412,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ui_ctx.show_error = controller.show_error
 
         if args.demo:
+            ui_ctx.extra["demo_totp_secret"] = DEMO_TOTP_SECRET
             if not exists:
                 try:
                     build_demo_with_progress(ws, workers, interactive)
@@ -424,8 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         return exc.exit_code
                     raise
                 log.info("demo database built at %s", target)
-            print(f"cio-desktop: demo users {', '.join(DEMO_USERS)} — password: {DEMO_PASSWORD}",
-                  flush=True)
+            print(f"cio-desktop: demo users {', '.join(DEMO_USERS)} — password: {DEMO_PASSWORD}, "
+                  f"two-factor secret: {DEMO_TOTP_SECRET}", flush=True)
             controller.auto_login(DEMO_USER, DEMO_PASSWORD)
         else:
             controller.show_login()

@@ -9,6 +9,8 @@ from cio_desktop.errors import MfaRequired
 from cio_desktop.security import totp
 from cio_desktop.services.auth import WRONG_CREDENTIALS
 from cio_desktop.ui.dialogs.login import LoginDialog, format_remaining
+from PySide6.QtWidgets import QLabel
+
 from cio_desktop.ui.dialogs.mfa import MfaDialog, run_sensitive
 from tests.conftest import TEST_PASSWORD, TEST_TOTP_SECRET, login
 from tests.ui.shell_helpers import add_user_without_mfa, make_ui
@@ -192,3 +194,20 @@ def test_five_wrong_codes_end_the_session_and_close_the_prompt(qtbot, ws) -> Non
     assert not dialog.isVisible() and run.cancelled and not run.done
     assert ws.ctx.session.ended
     assert isinstance(ui.extra["errors"][-1], AccountLocked)
+
+
+def test_demo_company_prompt_shows_the_current_code(qtbot, ws) -> None:  # noqa: ANN001
+    """The demo's two-factor secret is public: its prompt shows the code, which then works."""
+    login(ws, "admin")
+    ui = make_ui(ws)
+    ui.extra["demo_totp_secret"] = TEST_TOTP_SECRET
+    run = run_sensitive(ui, None, lambda: ws.users.unlock("viewer"))
+    qtbot.addWidget(run.dialog)
+    code = totp.code_at(TEST_TOTP_SECRET, ws.ctx.now())
+    hint = run.dialog.findChild(QLabel, "mfaDemoCode")
+    assert hint is not None and code in hint.text()
+    run.dialog.code_edit.setText(code)
+    run.dialog.submit()
+    assert run.done
+    plain = run_sensitive(make_ui(ws), None, lambda: None)  # not the demo: no code shown
+    assert plain.dialog is None or plain.dialog.findChild(QLabel, "mfaDemoCode") is None

@@ -46,6 +46,14 @@ class MfaDialog(QDialog):
         what = f"“{operation}”" if operation else "This action"
         layout.addWidget(hint_label(f"{what} is a sensitive action. Enter the 6-digit code from "
                                     "your authenticator app, or one of your recovery codes."))
+        demo_secret = ui_ctx.extra.get("demo_totp_secret") if hasattr(ui_ctx, "extra") else None
+        if demo_secret:  # the demo company's secret is public: show its current code
+            from cio_desktop.security.totp import code_at
+
+            now = ui_ctx.workspace.ctx.now()
+            demo = hint_label(f"Demo company: the current code is {code_at(demo_secret, now)}.")
+            demo.setObjectName("mfaDemoCode")
+            layout.addWidget(demo)
         form = QFormLayout()
         self.code_edit = QLineEdit()
         self.code_edit.setObjectName("mfaCode")
