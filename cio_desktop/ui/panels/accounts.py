@@ -187,22 +187,11 @@ class AccountsPanel(Panel):
         root.setContentsMargins(20, 16, 20, 16)
         root.setSpacing(12)
 
-        head = QHBoxLayout()
-        title = QLabel(self.TITLE)
-        title.setObjectName("panelTitle")
-        head.addWidget(title)
-        self.status_label = QLabel("")
-        self.status_label.setProperty("hint", True)
-        head.addWidget(self.status_label)
-        head.addStretch(1)
         self.reveal_button = QPushButton("Reveal number")
         self.reveal_button.setObjectName("revealNumber")
         self.reveal_button.setToolTip("Show the full number of the selected account (needs a two-factor check)")
         self.reveal_button.clicked.connect(self.reveal_selected)
-        head.addWidget(self.reveal_button)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.refresh)
-        head.addWidget(self.refresh_button)
+        head, self.status_label = self.header_row(self.refresh, trailing=[self.reveal_button])
         root.addLayout(head)
 
         # KPI cards: total in base currency, one per currency, accounts below minimum

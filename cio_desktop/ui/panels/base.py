@@ -14,10 +14,10 @@ and on each ``BADGE_TOPICS`` event — even before the panel is built — and sh
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from cio_desktop.security.permissions import Permission
 
@@ -48,6 +48,38 @@ class Panel(QWidget):
 
     def build(self) -> None:
         raise NotImplementedError
+
+    def header_row(self, on_refresh: Callable[[], Any], *, leading: Sequence[QWidget] = (),
+                   status_extras: Sequence[QWidget] = (), trailing: Sequence[QWidget] = (),
+                   wrap_status: bool = False, status_text: str = "") -> tuple[QHBoxLayout, QLabel]:
+        """The panels' common first row, so they all look and behave alike: title, ``leading``
+        widgets (selectors), a hint-styled status label (counts, "loading…", errors) and its
+        ``status_extras``, then ``trailing`` buttons and a Refresh button
+        (``self.refresh_button``). A wrapping status takes the free width; otherwise a stretch
+        does. Returns the layout and the status label."""
+        head = QHBoxLayout()
+        title = QLabel(self.TITLE)
+        title.setObjectName("panelTitle")
+        head.addWidget(title)
+        for widget in leading:
+            head.addWidget(widget)
+        status = QLabel(status_text)
+        status.setProperty("hint", True)
+        if wrap_status:
+            status.setWordWrap(True)
+            head.addWidget(status, 1)
+        else:
+            head.addWidget(status)
+        for widget in status_extras:
+            head.addWidget(widget)
+        if not wrap_status:
+            head.addStretch(1)
+        for widget in trailing:
+            head.addWidget(widget)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(lambda _checked=False: on_refresh())
+        head.addWidget(self.refresh_button)
+        return head, status
 
     def on_shown(self) -> None:
         """Called each time the panel becomes the visible one."""

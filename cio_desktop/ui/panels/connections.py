@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import QEvent, QObject, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView,
                                QPushButton, QSplitter, QStyle, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -127,17 +127,7 @@ class ConnectionsPanel(Panel):
         root = QVBoxLayout(self)
         root.setContentsMargins(20, 16, 20, 16)
         root.setSpacing(10)
-        head = QHBoxLayout()
-        title = QLabel(self.TITLE)
-        title.setObjectName("panelTitle")
-        head.addWidget(title)
-        self.count_label = QLabel("")
-        self.count_label.setProperty("hint", True)
-        head.addWidget(self.count_label)
-        head.addStretch(1)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.reload)
-        head.addWidget(self.refresh_button)
+        head, self.count_label = self.header_row(self.reload)
         root.addLayout(head)
         root.addWidget(hint_label(
             "Bank, accounting and investment-platform APIs. Each connection is synchronised in the "

@@ -13,11 +13,11 @@ from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QLabel, QPushButton, QTableView,
+                               QVBoxLayout, QWidget)
 
 from cio_desktop.security.permissions import Permission
-from cio_desktop.services.ledger import LedgerQuery, LedgerRow
+from cio_desktop.services.ledger import LedgerQuery
 from cio_desktop.ui.models.ledger_model import COLUMN_KEYS, COLUMNS, LedgerTableModel
 from cio_desktop.ui.panels.base import Panel
 from cio_desktop.ui.widgets.filter_bar import LedgerFilterBar
@@ -55,28 +55,17 @@ class LedgerPanel(Panel):
         root.setContentsMargins(20, 16, 20, 16)
         root.setSpacing(10)
 
-        head = QHBoxLayout()
-        title = QLabel(self.TITLE)
-        title.setObjectName("panelTitle")
-        head.addWidget(title)
-        self.count_label = QLabel("counting…")
-        self.count_label.setObjectName("ledgerCount")
-        self.count_label.setProperty("hint", True)
-        head.addWidget(self.count_label)
         self.loading_label = QLabel("")
         self.loading_label.setProperty("hint", True)
-        head.addWidget(self.loading_label)
-        head.addStretch(1)
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setObjectName("ledgerExport")
         self.export_button.setToolTip("Export every row that matches the filters (not only the loaded ones)")
         self.export_button.clicked.connect(self.export_clicked)
         session = self.app.workspace.ctx.session
         self.export_button.setVisible(session is not None and session.can(Permission.REPORTS_EXPORT))
-        head.addWidget(self.export_button)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.refresh)
-        head.addWidget(self.refresh_button)
+        head, self.count_label = self.header_row(self.refresh, status_extras=[self.loading_label],
+                                                 trailing=[self.export_button], status_text="counting…")
+        self.count_label.setObjectName("ledgerCount")
         root.addLayout(head)
 
         self.filter_bar = LedgerFilterBar()

@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QPushButton, QSplitter, QTableView, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHeaderView, QLabel, QLineEdit,
+                               QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.portfolio import (EQUAL_WEIGHT, MetricsReport, PerformanceReport, PortfolioService,
@@ -129,22 +128,11 @@ class PortfolioPanel(Panel):
         root = QVBoxLayout(self)
         root.setContentsMargins(20, 16, 20, 16)
         root.setSpacing(10)
-        head = QHBoxLayout()
-        title = QLabel(self.TITLE)
-        title.setObjectName("panelTitle")
-        head.addWidget(title)
         self.selector = QComboBox()
         self.selector.setObjectName("portfolioSelector")
         self.selector.setMinimumWidth(220)
         self.selector.currentIndexChanged.connect(lambda _i: self.load())
-        head.addWidget(self.selector)
-        self.status_label = QLabel("")
-        self.status_label.setProperty("hint", True)
-        self.status_label.setWordWrap(True)
-        head.addWidget(self.status_label, 1)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.refresh)
-        head.addWidget(self.refresh_button)
+        head, self.status_label = self.header_row(self.refresh, leading=[self.selector], wrap_status=True)
         root.addLayout(head)
 
         self.tabs = QTabWidget()
