@@ -44,6 +44,11 @@ from cio_desktop.storage.models import (Asset, Connection, Holding, ImportBatch,
 log = logging.getLogger(__name__)
 
 CREDENTIALS_CONTEXT = "connection.credentials"
+#: A run still "running" this long after it started was cut off (the process was killed or the
+#: machine stopped: its pages are whole, but no result was recorded); the next run of the
+#: connection closes it as failed so the history does not show it running for ever.
+STALE_RUN_AFTER = timedelta(hours=1)
+INTERRUPTED = "interrupted: the run stopped before it could record a result (pages already stored are kept)"
 KINDS = ("banking", "accounting", "investment")
 AUTH_KINDS = ("oauth2", "api_key", "client_cert", "none")
 SETTING_KEYS = ("token_url", "client_id", "scope", "api_key_header", "client_cert_path",
@@ -214,6 +219,10 @@ class SyncService(Service):
             if not force and not is_due(entry, now):
                 return SyncResult(row.name, skipped=True)
             row.last_started_at = now
+            for stale in uow.execute(select(SyncRun).where(
+                    SyncRun.connection_id == row.id, SyncRun.status == "running",
+                    SyncRun.started_at < now - STALE_RUN_AFTER)).scalars():
+                stale.status, stale.finished_at, stale.error = "failed", now, INTERRUPTED
             run = SyncRun(connection_id=row.id, started_at=now, status="running", attempts=0, error="")
             uow.add(run)
             uow.flush()

@@ -87,6 +87,25 @@ def test_interrupted_sync_keeps_whole_pages_and_resumes_without_duplicates(ws, a
     assert fixed.ok and partial + fixed.new == 30 == ledger(ws)
 
 
+def test_a_run_cut_off_is_closed_by_the_next_run(ws, api_server, pki, clock):
+    """A killed process leaves its run "running"; the next run records it as interrupted, but
+    leaves a run that may still be going (younger than STALE_RUN_AFTER) alone."""
+    from cio_desktop.services.sync import INTERRUPTED, STALE_RUN_AFTER
+
+    service(ws, [])
+    conn = connect(ws, api_server, pki)
+    with ws.db.unit_of_work() as uow:
+        uow.add(SyncRun(connection_id=conn.id, started_at=clock.now - STALE_RUN_AFTER - dt.timedelta(minutes=1),
+                        status="running", attempts=0, error=""))
+        uow.add(SyncRun(connection_id=conn.id, started_at=clock.now - dt.timedelta(minutes=5),
+                        status="running", attempts=0, error=""))
+    assert ws.sync.sync_connection(conn.id).ok
+    with ws.db.unit_of_work(write=False) as uow:
+        runs = uow.execute(select(SyncRun).order_by(SyncRun.id)).scalars().all()
+        assert [(r.status, r.error) for r in runs] == [("failed", INTERRUPTED), ("running", ""), ("ok", "")]
+        assert runs[0].finished_at == clock.now
+
+
 def test_scheduler_tick_syncs_once_per_interval(ws, api_server, pki, clock):
     service(ws, [])
     connect(ws, api_server, pki, interval=15)
