@@ -366,6 +366,7 @@ _AMOUNT = re.compile(r"[0-9]+(,[0-9]*)?")
 _MMDD = re.compile(r"[0-9]{4}")
 _LETTER = re.compile(r"[A-Z]")
 _AMOUNT_CHARS = re.compile(r"[0-9.,]*")
+_SIGNED_AMOUNT = re.compile(r"[-+][0-9.,]+")
 _TYPE_CODE = re.compile(r"[NFS][A-Z0-9]{3}")
 _DIGITS = re.compile(r"[0-9]+")
 _IBAN_START = re.compile(r"[A-Z]{2}[0-9][0-9]")
@@ -750,6 +751,10 @@ def _parse_61(f: _Field, src: str) -> dict:
     if _LETTER.fullmatch(s[i:i + 1]):
         i += 1                                     # funds code (3rd letter of the currency)
     m = _AMOUNT_CHARS.match(s, i)
+    signed = _SIGNED_AMOUNT.match(s, i)
+    if signed:
+        raise _err(f"amount '{signed.group(0)}' has a sign: MT940 amounts are unsigned and the "
+                   "debit/credit mark (D or C) before them gives the direction", src, f)
     amount = _amount(m.group(0), src, f)
     i = m.end()
     code = s[i:i + 4]

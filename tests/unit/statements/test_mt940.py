@@ -362,6 +362,8 @@ def _sub(old: str, new: str, text: str = GERMAN) -> str:
                  "transaction type", id="missing-type-code"),
     pytest.param(_sub(":61:2601020102D89,90NMSC", ":61:2601020102D89,9,0NMSC"), 14, ":61:",
                  "not a number", id="two-commas"),
+    pytest.param(_sub(":61:2601020102D89,90NMSC", ":61:2601020102D-89,90NMSC"), 14, ":61:",
+                 "amount '-89,90' has a sign", id="signed-amount"),
     pytest.param(_sub(":60F:C251230EUR12345,67", ":60F:C251330EUR12345,67"), 4, ":60F:",
                  "'251330' is not a calendar date", id="impossible-balance-date"),
     pytest.param(_sub(":28C:00001/001", ":28C:ABC"), 3, ":28C:", "statement number",
