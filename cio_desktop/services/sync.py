@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from cio_desktop.domain.money import Money, normalise_currency
 from cio_desktop.domain.retry import BackoffPolicy
 from cio_desktop.domain.sync_schedule import ScheduleEntry, is_due, next_due
-from cio_desktop.errors import CioError, ConnectionFailed, NotFound, ValidationError
+from cio_desktop.errors import CioError, NotFound, ValidationError
 from cio_desktop.integrations.adapters import adapter_for
 from cio_desktop.integrations.http import ApiClient, ConnectionConfig, Credentials
 from cio_desktop.security.permissions import Permission

@@ -137,7 +137,7 @@ def _clean(text: str) -> str:
 def _join_lines(parts: list[str]) -> str:
     """Join German sub-field lines (27 characters each): a full line runs on into the next, a
     shorter one ended a word."""
-    out = ""
+    out = prev = ""
     for part in parts:
         if out and len(prev) < 27 and not out.endswith(" ") and not part.startswith(" "):
             out += " "
