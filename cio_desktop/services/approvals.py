@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from cio_desktop.domain.money import Money, normalise_currency, to_decimal
 from cio_desktop.domain.payments import PolicyRule, policy_approvals
-from cio_desktop.errors import NotFound, PermissionDenied, ValidationError
+from cio_desktop.errors import ComplianceViolation, NotFound, PermissionDenied, ValidationError
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.audit import audit_log
 from cio_desktop.services.base import Service, action
@@ -306,7 +306,13 @@ class ApprovalsService(Service):
 
     @action(Permission.PAYMENTS_APPROVE, description="approve a request")
     def approve(self, request_id: int, comment: str = "") -> ApprovalView:
-        return self._decide(request_id, "approve", comment)
+        try:
+            return self._decide(request_id, "approve", comment)
+        except ComplianceViolation as exc:  # an entity hook's compliance check refused it
+            from cio_desktop.services.compliance import record_refusal
+
+            record_refusal(self.ctx, exc)
+            raise
 
     @action(Permission.PAYMENTS_APPROVE, description="reject a request")
     def reject(self, request_id: int, reason: str) -> ApprovalView:

@@ -551,6 +551,15 @@ class PortfolioService(Service):
         return RebalanceProposal(portfolio_id, base, val.as_of, by, requested, asset_targets, plan, infos,
                                  local, fx, constraints or RebalanceConstraints())
 
+    @action(Permission.PORTFOLIO_MANAGE, description="accept a rebalancing plan")
+    def accept_rebalancing(self, portfolio_id: int, trades: Sequence[Trade], *, note: str = "") -> Any:
+        """Run the compliance rules on the plan (``ComplianceViolation`` when a blocking rule
+        breaks; nothing recorded but the refused check) and record the accepted plan, audited.
+        Returns ``services.compliance.AcceptedPlan`` (outcome and warnings)."""
+        from cio_desktop.services.compliance import accept_plan
+
+        return accept_plan(self.ctx, portfolio_id, trades, note=note)
+
     @action(Permission.PORTFOLIO_READ, description="estimate market impact")
     def assess_impact(self, trades: Sequence[Trade], *, adv: Mapping[str, float] | None = None,
                       spreads: Mapping[str, float] | None = None,

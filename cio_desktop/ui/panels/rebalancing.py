@@ -44,6 +44,7 @@ class RebalancingView(QWidget):
         self.portfolios: list[PortfolioSummary] = []
         self.proposal: RebalanceProposal | None = None
         self.impact: ImpactSummary | None = None
+        self.accepted: Any = None          # the last accepted plan (services.compliance.AcceptedPlan)
         self.current_weights: dict[str, dict[str, tuple[str, float]]] = {}
         root = QVBoxLayout(self)
         root.setContentsMargins(0, 10, 0, 0)
@@ -102,9 +103,15 @@ class RebalancingView(QWidget):
         self.export_button.setObjectName("exportRebalancing")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._export_clicked)
+        self.accept_button = QPushButton("Accept plan…")  # compliance-checked, recorded (issue 6)
+        self.accept_button.setObjectName("acceptRebalancing")
+        self.accept_button.setToolTip("Check the plan against the compliance rules and record it as accepted")
+        self.accept_button.setEnabled(False)
+        self.accept_button.clicked.connect(self._accept_clicked)
         buttons = QHBoxLayout()
         buttons.addWidget(self.propose_button)
         buttons.addWidget(self.export_button)
+        buttons.addWidget(self.accept_button)
         form.addRow(buttons)
         top.addWidget(cons_box, 2)
 
@@ -231,6 +238,7 @@ class RebalancingView(QWidget):
         self.proposal, self.impact = None, None
         self.trades_model.set_rows([])
         self.export_button.setEnabled(False)
+        self.accept_button.setEnabled(False)
         self.summary_label.setText(f"No plan: {exc}")
         self.app.show_error(exc)
 
@@ -251,6 +259,39 @@ class RebalancingView(QWidget):
             text += "\n" + "; ".join(plan.notes)
         self.summary_label.setText(text)
         self.export_button.setEnabled(bool(plan.trades))
+        self.accept_button.setEnabled(bool(plan.trades))
+
+    def _accept_clicked(self) -> None:
+        from cio_desktop.ui.dialogs.common import confirm
+
+        prop = self.proposal
+        if prop is None or not prop.plan.trades:
+            return
+        if confirm(self, "Accept rebalancing plan", f"Check {len(prop.plan.trades)} trades against the compliance "
+                   "rules and record the plan as accepted?", "Accept plan"):
+            self.accept_plan()
+
+    def accept_plan(self) -> None:
+        """Compliance check + record (off the GUI thread); a blocking rule is shown as an error."""
+        prop = self.proposal
+        if prop is None:
+            return
+        svc = self.panel.service
+        trades = list(prop.plan.trades)
+
+        def done(result: Any) -> None:
+            self.accepted = result
+            extra = f"; warnings: {'; '.join(result.warnings)}" if result.warnings else ""
+            self.summary_label.setText(f"Plan accepted by {result.accepted_by}: {result.trades} trades, "
+                                       f"compliance {result.outcome}{extra}")
+            self.app.status(f"Rebalancing plan accepted (compliance {result.outcome})")
+
+        def failed(exc: BaseException) -> None:
+            self.accepted = None
+            self.summary_label.setText(f"Plan not accepted: {exc}")
+            self.app.show_error(exc)
+
+        self.app.workers.run(lambda: svc.accept_rebalancing(prop.portfolio_id, trades), done, failed)
 
     def _export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export rebalancing plan", "rebalancing.csv", "CSV (*.csv)")
