@@ -41,7 +41,11 @@ def audit_log(session: Session, *, actor: str, action: str, entity: str, entity_
               at: datetime | None = None) -> AuditEntry:
     """Append one entry inside the caller's transaction (so it commits or rolls back with the
     change it records). Callers pass masked values only: never a password or full number."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    # FOR UPDATE serialises concurrent writers (PostgreSQL: a row lock; SQLCipher: the write
+    # transaction already holds the file lock); populate_existing re-reads the head even if this
+    # session loaded it earlier, so the next id and hash are always the committed ones
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()
+                           .execution_options(populate_existing=True)).scalar_one()
     ts = at or utcnow()
     summary = json.dumps({"before": dict(before or {}), "after": dict(after or {})},
                          sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from cio_desktop.errors import DatabaseOpenError
@@ -47,6 +48,8 @@ def load_field_cipher(db: Database) -> FieldCipher:
     if db.key is None:
         raise DatabaseOpenError("no key to unlock the field-encryption key")
     with db.unit_of_work() as uow:
+        if db.kind == "postgresql":  # team mode: the first workstation creates the key, the others wait
+            uow.execute(text("SELECT pg_advisory_xact_lock(7270301214)"))
         kek = _kek(uow, db.key)
         wrapped = _meta(uow, "field_dek")
         if wrapped is None:

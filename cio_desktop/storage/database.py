@@ -21,9 +21,10 @@ from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import QueuePool
 
-from cio_desktop.errors import DatabaseOpenError
+from cio_desktop.errors import ConcurrentUpdate, DatabaseOpenError
 from cio_desktop.security.dbkey import DbKey
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,18 @@ def damaged_database_message(exc: BaseException, target: str) -> str | None:
     return None
 
 
+def _remember_versioned(session: Session, flush_context, instances) -> None:  # noqa: ANN001
+    """Note which versioned rows this flush changes, so a lost update can name them."""
+    from sqlalchemy import inspect as sa_inspect
+
+    changed = []
+    for obj in list(session.dirty) + list(session.deleted):
+        mapper = getattr(type(obj), "__mapper__", None)
+        if mapper is not None and mapper.version_id_col is not None:
+            changed.append((type(obj), sa_inspect(obj).identity))
+    session.info["cio_versioned"] = changed
+
+
 class Database:
     """An open database: its engine, its session factory and how it was keyed."""
 
@@ -121,7 +134,12 @@ class Database:
         self.key = key
         self.kind = engine.dialect.name  # "sqlite" (SQLCipher) or "postgresql"
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        event.listen(self._sessions, "before_flush", _remember_versioned)
         self._local = threading.local()
+        #: team mode: the host whose weaker-than-verify-full connection the user allowed (audited)
+        self.insecure_host: str | None = None
+        self.ca_file: str | None = None
+        self.insecure_hosts: frozenset[str] = frozenset()
 
     @property
     def display_name(self) -> str:
@@ -145,6 +163,13 @@ class Database:
                 session.commit()
             # a read: close() below ends the transaction without expiring what was loaded, so
             # objects returned from a read stay readable after it
+        except StaleDataError:
+            # a versioned row changed under us (another workstation saved first): say who and when
+            stale = list(session.info.get("cio_versioned", ()))
+            session.rollback()
+            from cio_desktop.storage.concurrency import lost_update_message
+
+            raise ConcurrentUpdate(lost_update_message(self, stale)) from None
         except BaseException:
             session.rollback()
             raise
@@ -153,6 +178,29 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def reconnect(self) -> None:
+        """After the file was replaced (a restore): a new engine keyed for the new file (its
+        salt may differ, so the cached derived key of the old file no longer fits)."""
+        self.engine.dispose()
+        if self.kind != "sqlite" or self.key is None:
+            return
+        path = Path(self.target)
+        _open_raw_sqlcipher(path, self.key).close()  # the clear wrong-key error, before anything else
+        pragma = _derived_key_pragma(path, self.key)
+        if pragma is not None:
+            try:
+                _open_raw_sqlcipher(path, self.key, pragma).close()
+            except DatabaseOpenError:
+                pragma = None
+        self.engine = _sqlcipher_engine(path, self.key, pragma)
+        self._sessions.configure(bind=self.engine)
+
+    def key_pragma(self) -> str:
+        """The PRAGMA key value that opens this SQLCipher file (raw key, or the passphrase's
+        derived key with this file's salt — so a copy keyed with it has the same salt)."""
+        assert self.key is not None
+        return _derived_key_pragma(Path(self.target), self.key) or self.key.sqlcipher_pragma_value()
 
 
 def check_writable_location(path: Path) -> None:
@@ -169,20 +217,25 @@ def check_writable_location(path: Path) -> None:
         raise DatabaseOpenError(f"cannot create {path}: the folder {parent} is not writable")
 
 
-def connect(target: str, key: DbKey | None, *, create: bool = False) -> Database:
-    """Open (and with ``create`` make) the database; verifies the key before anything else."""
+def connect(target: str, key: DbKey | None, *, create: bool = False, ca_file: str | None = None,
+            insecure_hosts: frozenset[str] = frozenset()) -> Database:
+    """Open (and with ``create`` make) the database; verifies the key before anything else.
+    A PostgreSQL URL is always opened with TLS verify-full (see storage.team)."""
     if is_postgres_url(target):
-        url = target.replace("postgres://", "postgresql+psycopg://", 1)
-        if url.startswith("postgresql://"):
-            url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        from cio_desktop.storage.team import describe_pg_failure, prepare_pg_target
+
+        pg = prepare_pg_target(target, ca_file=ca_file, insecure_hosts=insecure_hosts)
         try:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(pg.url, connect_args=pg.connect_args, pool_pre_ping=True,
+                                   pool_size=8, max_overflow=8)
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
-            raise DatabaseOpenError(f"cannot connect to the database server: {exc.__class__.__name__}: "
-                                    f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-        return Database(target, engine, key)
+            raise DatabaseOpenError(describe_pg_failure(exc, target)) from None
+        db = Database(target, engine, key)
+        db.insecure_host = pg.host if pg.insecure else None
+        db.ca_file, db.insecure_hosts = ca_file, insecure_hosts  # pg_dump/pg_restore reuse them
+        return db
     if key is None:
         raise DatabaseOpenError(f"cannot open {target}: no database key")
     path = Path(target).expanduser()

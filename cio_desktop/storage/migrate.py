@@ -43,6 +43,8 @@ def upgrade(db: Database) -> tuple[str | None, str]:
     script = ScriptDirectory.from_config(config)
     with db.engine.connect() as conn:
         with conn.begin():
+            if db.kind == "postgresql":  # team mode: two workstations starting at once migrate one by one
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7270301213)")
             before = MigrationContext.configure(conn).get_current_revision()
             if before is None:
                 tables = set(inspect(conn).get_table_names())

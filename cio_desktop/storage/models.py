@@ -342,9 +342,11 @@ class ApprovalPolicyRule(Base):
     required_approvals: Mapped[int] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # 0013: two editors never overwrite
 
     __table_args__ = (UniqueConstraint("currency", "payment_kind", "min_amount_minor",
                                        name="uq_approval_policies_rule"),)
+    __mapper_args__ = {"version_id_col": version}
 
 
 class PaymentDailyLimit(Base):
@@ -356,6 +358,9 @@ class PaymentDailyLimit(Base):
     limit_minor: Mapped[int] = mapped_column(BigInteger)
     updated_by: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # 0013: two editors never overwrite
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class BlockedCountry(Base):

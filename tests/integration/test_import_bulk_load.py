@@ -14,6 +14,8 @@ from cio_desktop.services import statement_import
 from cio_desktop.storage.models import Transaction
 from tests.property.helpers import make_session
 
+pytestmark = pytest.mark.sqlcipher_only  # index deferral is SQLite's (reads sqlite_master)
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "statements"
 MT940 = sorted((DATA / "mt940").glob("*"))[0]
 

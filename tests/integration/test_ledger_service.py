@@ -132,6 +132,7 @@ def test_text_filter_matches_every_word_as_substring(ledger_ws, fts):
         assert [r.id for r in got] == [i for i in expected_ids(lines, "booking_date", True) if i in want]
 
 
+@pytest.mark.sqlcipher_only  # the SQLCipher file/FTS itself; PostgreSQL has its own tests
 def test_fts_index_is_present_and_used_for_selective_words(ledger_ws):
     lines = all_lines(ledger_ws)
     ledger = ledger_ws.ledger
@@ -196,6 +197,7 @@ def test_rows_carry_money_and_account_names(ledger_ws):
         assert r.amount.currency in ("EUR", "USD", "GBP")
 
 
+@pytest.mark.sqlcipher_only  # the SQLCipher file/FTS itself; PostgreSQL has its own tests
 def test_a_cancelled_query_stops_and_leaves_the_connection_clean(ledger_ws):
     ledger = ledger_ws.ledger
     q = LedgerQuery(text="e")  # one letter: a scan of every line (no index can help)
@@ -229,6 +231,7 @@ def test_export_is_permissioned_and_audited(demo_ws, tmp_path):
     assert last.action == "ledger.exported" and f'"rows":{n}' in last.summary
 
 
+@pytest.mark.sqlcipher_only  # the SQLCipher file/FTS itself; PostgreSQL has its own tests
 def test_search_is_exact_while_the_index_catches_up(demo_ws):
     """Lines not yet in the full-text index are still found; catch_up indexes them."""
     from cio_desktop.services.ledger import LedgerQuery

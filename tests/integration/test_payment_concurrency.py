@@ -20,7 +20,7 @@ from cio_desktop.errors import CioError, ConcurrentUpdate
 from cio_desktop.services.audit import verify_chain
 from cio_desktop.services.workspace import open_workspace
 from cio_desktop.storage.models import AuditEntry, Payment, PaymentEvent
-from tests.conftest import TEST_KEY, make_settings
+from tests.conftest import TEST_KEY
 from tests.integration.test_payments import (OTHER_IBAN, approve, known_beneficiary, open_account,
                                              schedule)
 from tests.property.helpers import make_session
@@ -56,14 +56,13 @@ def _assert_each_executed_once(ws, ids: list[int]) -> None:  # noqa: ANN001
 
 def test_threads_with_separate_workspaces_execute_each_payment_once(ws, clock, tmp_path):
     account, ids = _prepare(ws, clock)
-    target = Path(ws.db.target)
     barrier = threading.Barrier(THREADS)
     errors: list[BaseException] = []
     outcomes: Counter = Counter()
     lock = threading.Lock()
 
     def worker(n: int) -> None:
-        other = open_workspace(make_settings(target.parent, target.name), key=TEST_KEY, clock=clock)
+        other = open_workspace(ws.ctx.settings, key=TEST_KEY, clock=clock)  # SQLCipher file or PostgreSQL
         try:
             make_session(other, "treasurer")
             order = ids[:]
@@ -112,8 +111,7 @@ from cio_desktop.services.workspace import open_workspace
 from tests.conftest import TEST_KEY, make_settings
 from tests.property.helpers import make_session
 from pathlib import Path
-target = Path({db!r})
-ws = open_workspace(make_settings(target.parent, target.name), key=TEST_KEY,
+ws = open_workspace(make_settings(Path({tmp!r}), db={db!r}), key=TEST_KEY,
                     clock=lambda: datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc))
 make_session(ws, "treasurer")
 done = []
@@ -136,7 +134,7 @@ def test_processes_execute_each_payment_once(ws, clock, tmp_path):
     procs = []
     for n in range(3):
         order = ids[:] if n % 2 == 0 else ids[::-1]
-        script = CHILD.format(root=root, db=str(ws.db.target), ids=order)
+        script = CHILD.format(root=root, db=ws.ctx.settings.db_target, tmp=str(tmp_path / f"p{n}"), ids=order)
         procs.append(subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True, env=env, cwd=root))
     results = []

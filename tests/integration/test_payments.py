@@ -717,6 +717,7 @@ def test_cli_payments_new_approve_execute_export(tmp_path):
     assert r.returncode == 1 and "unknown payment status 'paid'" in r.stderr
 
 
+@pytest.mark.sqlcipher_only  # the SQLCipher file/FTS itself; PostgreSQL has its own tests
 def test_cli_export_writes_a_valid_file(tmp_path, golden_demo):
     """Against a copy of the golden demo: export the approved payments (then nothing is left)."""
     import shutil

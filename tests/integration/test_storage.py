@@ -47,6 +47,7 @@ def test_account_number_is_field_encrypted_inside_the_database(ws):
     assert row[1] == "DE89 **** **** **** 3000" == view.number_masked
 
 
+@pytest.mark.sqlcipher_only  # the SQLCipher file/FTS itself; PostgreSQL has its own tests
 def test_wrong_key_is_refused_and_file_untouched(ws):
     path = Path(ws.db.target)
     ws.close()
@@ -80,6 +81,7 @@ def test_empty_sqlcipher_db_with_foreign_tables_is_not_ours(tmp_path):
         open_workspace(make_settings(tmp_path, "x.db"), key=TEST_KEY)
 
 
+@pytest.mark.sqlcipher_only  # the SQLCipher file/FTS itself; PostgreSQL has its own tests
 def test_newer_schema_is_refused_without_changes(ws):
     path = Path(ws.db.target)
     with ws.db.engine.begin() as conn:
@@ -115,6 +117,7 @@ def test_folder_instead_of_file(tmp_path):
         open_workspace(make_settings(tmp_path, "dir.db"), key=TEST_KEY)
 
 
+@pytest.mark.sqlcipher_only  # the SQLCipher file/FTS itself; PostgreSQL has its own tests
 def test_wal_mode_and_schema_at_head(ws):
     with ws.db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -122,6 +125,7 @@ def test_wal_mode_and_schema_at_head(ws):
     assert migrate.current_revision(ws.db) == migrate.head_revision()
 
 
+@pytest.mark.sqlcipher_only  # the SQLCipher file/FTS itself; PostgreSQL has its own tests
 def test_failed_migration_leaves_the_file_as_it_was(ws, monkeypatch):
     """DDL runs in one transaction: a migration that fails half-way changes nothing."""
     path = Path(ws.db.target)

@@ -77,7 +77,8 @@ class ConnectionConfig:
     #: fixed non-secret headers the API wants on every request, e.g. (("Consent-ID", "…"),)
     extra_headers: tuple[tuple[str, str], ...] = ()
 
-    def validate(self, *, allow_insecure_loopback: bool = False) -> None:
+    def validate(self, *, allow_insecure_loopback: bool = False,
+                 insecure_hosts: frozenset[str] = frozenset()) -> None:
         """Raise ``ValidationError(source=name, field=…)`` for anything unusable."""
         src = f"connection '{self.name}'" if self.name else "connection"
         if not self.name.strip():
@@ -87,11 +88,11 @@ class ConnectionConfig:
         if self.auth_kind not in AUTH_KINDS:
             raise ValidationError(f"auth_kind must be one of {', '.join(AUTH_KINDS)}", source=src,
                                   field="auth_kind")
-        check_url(self.base_url, src, "base_url", allow_insecure_loopback)
+        check_url(self.base_url, src, "base_url", allow_insecure_loopback, insecure_hosts)
         if self.auth_kind == "oauth2":
             if not self.token_url:
                 raise ValidationError("OAuth2 needs a token URL", source=src, field="token_url")
-            check_url(self.token_url, src, "token_url", allow_insecure_loopback)
+            check_url(self.token_url, src, "token_url", allow_insecure_loopback, insecure_hosts)
             if not self.client_id:
                 raise ValidationError("OAuth2 needs a client id", source=src, field="client_id")
             if self.token_auth_method not in ("basic", "post"):
@@ -137,7 +138,8 @@ def is_loopback(host: str) -> bool:
     return host.lower().strip("[]") in {"127.0.0.1", "localhost", "::1"}
 
 
-def check_url(url: str, source: str, field_name: str, allow_insecure_loopback: bool = False) -> httpx.URL:
+def check_url(url: str, source: str, field_name: str, allow_insecure_loopback: bool = False,
+              insecure_hosts: frozenset[str] = frozenset()) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except Exception:  # noqa: BLE001 — httpx.InvalidURL and friends
@@ -152,7 +154,12 @@ def check_url(url: str, source: str, field_name: str, allow_insecure_loopback: b
     if parsed.scheme == "http":
         if is_loopback(parsed.host) and allow_insecure_loopback:
             return parsed
-        raise ValidationError(f"plain http:// is refused for '{parsed.host}': use https:// (TLS)",
+        from cio_desktop.security.tls import insecure_allowed
+
+        if insecure_allowed(parsed.host, insecure_hosts):  # the user named this host (caller audits)
+            return parsed
+        raise ValidationError(f"plain http:// is refused for '{parsed.host}': use https:// (TLS), or add "
+                              f"'{parsed.host}' to the setting allow_insecure_hosts (audited)",
                               source=source, field=field_name)
     raise ValidationError(f"unsupported URL scheme '{parsed.scheme}': use https://", source=source,
                           field=field_name)
@@ -206,8 +213,9 @@ class ApiClient:
                  policy: BackoffPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None, transport: httpx.BaseTransport | None = None,
                  allow_insecure_loopback: bool = False, clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
-        config.validate(allow_insecure_loopback=allow_insecure_loopback)
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 insecure_hosts: frozenset[str] = frozenset()) -> None:
+        config.validate(allow_insecure_loopback=allow_insecure_loopback, insecure_hosts=insecure_hosts)
         credentials = credentials or Credentials()
         self.config = config
         self.name = config.name
@@ -217,7 +225,15 @@ class ApiClient:
         self._lock = threading.Lock()
         src = f"connection '{config.name}'"
         verify: Any = True
-        if transport is None:
+        from cio_desktop.security.tls import insecure_allowed
+
+        #: the host whose plain-text/unverified use the user allowed by name: the caller audits it
+        #: (services.team.record_insecure_use); None for a normal, verified connection
+        self.insecure_host: str | None = (self._base.host if insecure_allowed(self._base.host, insecure_hosts)
+                                          else None)
+        if transport is None and self.insecure_host is not None:
+            verify = False
+        elif transport is None:
             verify = build_ssl_context(connection=src, ca_bundle_path=config.ca_bundle_path,
                                        client_cert_path=config.client_cert_path,
                                        client_key_path=config.client_key_path,

@@ -28,18 +28,11 @@ PROTOCOL_REFUSALS = {"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO
 def build_ssl_context(*, connection: str, ca_bundle_path: str | None = None,
                       client_cert_path: str | None = None, client_key_path: str | None = None,
                       key_passphrase: str | None = None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    if not ctx.cert_store_stats().get("x509_ca"):
-        # no system store found (typical of a frozen macOS build): fall back to certifi's bundle
-        try:
-            import certifi
+    # the one policy of every outgoing connection (security.tls): verify, host names, TLS >= 1.2,
+    # system store or certifi's bundle when there is none (typical of a frozen macOS build)
+    from cio_desktop.security.tls import client_ssl_context
 
-            ctx.load_verify_locations(cafile=certifi.where())
-        except (ImportError, OSError, ssl.SSLError):  # pragma: no cover
-            pass
+    ctx = client_ssl_context()
     if ca_bundle_path:
         path = Path(ca_bundle_path)
         if not path.is_file():

@@ -1,0 +1,217 @@
+"""Encryption in transit: every client (the bank/provider HTTP client and the shared
+``security.tls.client_ssl_context`` that SMTP and others use) refuses a server whose certificate
+is self-signed, expired or for another host, and a server that only speaks TLS 1.0/1.1 — with a
+clear message — and talks TLS 1.2+ (1.3 preferred) to a good one. Real TLS servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+
+from cio_desktop.domain.retry import BackoffPolicy
+from cio_desktop.errors import ConnectionFailed, ValidationError
+from cio_desktop.integrations.http import ApiClient, ConnectionConfig
+from cio_desktop.security.tls import client_ssl_context, insecure_allowed
+from tests.tls_certs import CertKit, make_cert_kit
+
+BODY = b'{"ok": true}'
+
+
+class TinyTlsServer:
+    """Accepts TLS connections in a thread and answers every request with a small JSON body."""
+
+    def __init__(self, cert: Path, key: Path, *, max_version: ssl.TLSVersion | None = None) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(cert), str(key))
+        if max_version is not None:
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # let the old protocol be offered at all
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = max_version
+        self.ctx = ctx
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.versions: list[str] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                with self.ctx.wrap_socket(raw, server_side=True) as conn:
+                    self.versions.append(conn.version() or "")
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                                 + str(len(BODY)).encode() + b"\r\nConnection: close\r\n\r\n" + BODY)
+            except (ssl.SSLError, OSError):
+                raw.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> CertKit:
+    return make_cert_kit(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def server(kit):  # noqa: ANN001, ANN201
+    made: list[TinyTlsServer] = []
+
+    def start(which: str = "good", **kw) -> TinyTlsServer:  # noqa: ANN003
+        cert, key = {"good": (kit.good_cert, kit.good_key), "expired": (kit.expired_cert, kit.expired_key),
+                     "wronghost": (kit.wrong_host_cert, kit.wrong_host_key),
+                     "selfsigned": (kit.self_signed_cert, kit.self_signed_key)}[which]
+        s = TinyTlsServer(cert, key, **kw)
+        made.append(s)
+        return s
+
+    yield start
+    for s in made:
+        s.close()
+
+
+def _client(kit: CertKit, port: int, host: str = "localhost") -> ApiClient:
+    config = ConnectionConfig(name="Test Bank", kind="banking", base_url=f"https://{host}:{port}/api",
+                              ca_bundle_path=str(kit.ca), timeout=5)
+    return ApiClient(config, policy=BackoffPolicy(max_attempts=1), sleep=lambda s: None)
+
+
+def test_good_server_is_reached_over_tls_1_3(kit, server):
+    s = server()
+    with _client(kit, s.port) as client:
+        assert client.get_json("/ping") == {"ok": True}
+    assert s.versions == ["TLSv1.3"]
+
+
+@pytest.mark.parametrize("which, words", [
+    ("selfsigned", "certificate could not be verified"),
+    ("expired", "certificate could not be verified"),
+    ("wronghost", "certificate could not be verified"),
+])
+def test_http_client_refuses_a_certificate_that_does_not_verify(kit, server, which, words):
+    s = server(which)
+    with _client(kit, s.port) as client, pytest.raises(ConnectionFailed) as info:
+        client.get_json("/ping")
+    msg = str(info.value)
+    assert words in msg
+    detail = {"selfsigned": "self-signed", "expired": "expired", "wronghost": "mismatch"}[which]
+    assert detail in msg.lower() or detail.replace("-", " ") in msg.lower()
+    assert s.versions == []  # no request ever reached the server
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
+def test_http_client_refuses_a_server_that_only_speaks_old_tls(kit, server, version):
+    s = server(max_version=version)
+    with _client(kit, s.port) as client, pytest.raises(ConnectionFailed) as info:
+        client.get_json("/ping")
+    assert "TLS 1.2 or later is required" in str(info.value) or "TLS error" in str(info.value)
+    assert s.versions == []
+
+
+def test_plain_http_is_refused_for_a_remote_host():
+    config = ConnectionConfig(name="Test Bank", kind="banking", base_url="http://bank.example.org/api")
+    with pytest.raises(ValidationError) as info:
+        ApiClient(config)
+    assert "plain http:// is refused" in str(info.value)
+
+
+# -- the shared context (SMTP STARTTLS and any other client use it) -----------------------------
+
+def _handshake(ctx: ssl.SSLContext, port: int, host: str = "localhost") -> str:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            return tls.version() or ""
+
+
+def test_shared_context_policy(kit, server):
+    ctx = client_ssl_context(str(kit.ca))
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert _handshake(ctx, server().port) == "TLSv1.3"
+
+
+@pytest.mark.parametrize("which", ["selfsigned", "expired", "wronghost"])
+def test_shared_context_refuses_bad_certificates(kit, server, which):
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(client_ssl_context(str(kit.ca)), server(which).port)
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
+def test_shared_context_refuses_old_tls(kit, server, version):
+    s = server(max_version=version)
+    legacy = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # proves the server really offers the old version
+    legacy.check_hostname, legacy.verify_mode = False, ssl.CERT_NONE
+    legacy.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy.minimum_version = ssl.TLSVersion.TLSv1
+    assert _handshake(legacy, s.port) == {ssl.TLSVersion.TLSv1: "TLSv1", ssl.TLSVersion.TLSv1_1: "TLSv1.1"}[version]
+    with pytest.raises(ssl.SSLError):
+        _handshake(client_ssl_context(str(kit.ca)), s.port)
+
+
+def test_shared_context_rejects_a_missing_ca_file(tmp_path):
+    with pytest.raises(ValidationError) as info:
+        client_ssl_context(str(tmp_path / "nope.pem"), source="SMTP")
+    assert "does not exist" in str(info.value)
+
+
+def test_insecure_exception_is_by_exact_host_name_only():
+    allowed = frozenset({"legacy-bank.example.org"})
+    assert insecure_allowed("LEGACY-BANK.example.org", allowed)
+    assert not insecure_allowed("bank.example.org", allowed)
+    assert not insecure_allowed("", allowed)
+    assert not insecure_allowed("legacy-bank.example.org.evil.test", allowed)
+
+
+# -- the explicit, named exception ---------------------------------------------------------------
+
+def test_unverified_server_reached_only_when_its_host_is_named(kit, server):
+    s = server("selfsigned")
+    config = ConnectionConfig(name="Legacy Bank", kind="banking", base_url=f"https://localhost:{s.port}/api",
+                              timeout=5)
+    with ApiClient(config, policy=BackoffPolicy(max_attempts=1), sleep=lambda x: None) as client:
+        assert client.insecure_host is None
+        with pytest.raises(ConnectionFailed):
+            client.get_json("/ping")
+    with ApiClient(config, policy=BackoffPolicy(max_attempts=1), sleep=lambda x: None,
+                   insecure_hosts=frozenset({"localhost"})) as client:
+        assert client.insecure_host == "localhost"     # the calling service audits this
+        assert client.get_json("/ping") == {"ok": True}
+
+
+def test_plain_http_to_a_named_host_is_allowed_and_flagged():
+    config = ConnectionConfig(name="Legacy", kind="banking", base_url="http://legacy-bank.example.org/api")
+    with pytest.raises(ValidationError) as info:
+        ApiClient(config, insecure_hosts=frozenset({"other.example.org"}))
+    assert "allow_insecure_hosts" in str(info.value)
+    client = ApiClient(config, insecure_hosts=frozenset({"legacy-bank.example.org"}))
+    assert client.insecure_host == "legacy-bank.example.org"
+    client.close()
+
+
+def test_insecure_use_is_written_to_the_audit_trail(ws):
+    from sqlalchemy import select
+
+    from cio_desktop.services.audit import verify_chain
+    from cio_desktop.services.team import record_insecure_use
+    from cio_desktop.storage.models import AuditEntry
+
+    record_insecure_use(ws.db, "legacy-bank.example.org", "https (unverified)", actor="treasurer")
+    with ws.db.unit_of_work(write=False) as uow:
+        entry = uow.execute(select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
+        assert verify_chain(uow).ok
+    assert (entry.action, entry.entity_id, entry.actor) == ("tls.insecure_allowed", "legacy-bank.example.org",
+                                                            "treasurer")
