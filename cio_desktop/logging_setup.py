@@ -16,13 +16,30 @@ from cio_desktop.domain.masking import mask_account_numbers_in_text
 _SECRET_KEYS = re.compile(r"(?i)(password|passphrase|secret|token|api[_-]?key|otp)(\s*[=:]\s*)(\S+)")
 
 
+def redact(text: str) -> str:
+    """``text`` with account numbers masked and ``secret=…``-style values replaced by ``***``
+    (for log lines, tracebacks and crash reports)."""
+    return _SECRET_KEYS.sub(r"\1\2***", mask_account_numbers_in_text(text))
+
+
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = _SECRET_KEYS.sub(r"\1\2***", mask_account_numbers_in_text(message))
+        cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            # the traceback's last line is the exception's message, which may quote an input
+            # value: format it here (the handler's formatter reuses exc_text) and redact it
+            record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 def configure_logging(log_dir: Path, level: str = "INFO") -> Path:

@@ -122,6 +122,7 @@ def sniff(head: bytes, filename: str = "") -> bool:
 #: An entity declaration anywhere, or a DOCTYPE with an internal subset (where entities live).
 #: A bare ``<!DOCTYPE OFX …>`` is harmless here (nothing reads or fetches it) and is ignored.
 _DTD = re.compile(r"<!\s*(ENTITY)\b|<!\s*(DOCTYPE)[^>\[]*\[", re.IGNORECASE)
+_HEADER_SCAN = 16 * 1024
 
 class _Document:
     def __init__(self, data: bytes, source: str) -> None:
@@ -164,8 +165,10 @@ class _Document:
             return header.codec
         except (lib.header_error, ValueError, KeyError, TypeError):
             pass  # quirky header: read what it says ourselves
+        # a header is a dozen short lines: scanning more would let a huge first "line" cost
+        # minutes of regex backtracking (a 100 MB header took 5 min before this limit)
         fields = {k.upper(): v.strip().upper()
-                  for k, v in re.findall(r"([A-Za-z]+)\s*:\s*([^\r\n]*)", raw)}
+                  for k, v in re.findall(r"([A-Za-z]+)\s*:\s*([^\r\n]*)", raw[:_HEADER_SCAN])}
         self.version = fields.get("VERSION", "")
         charset, encoding = fields.get("CHARSET", ""), fields.get("ENCODING", "")
         if encoding in ("UTF-8", "UTF8", "UNICODE"):

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, Q
                                QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
 from cio_desktop.errors import CioError
+from cio_desktop.logging_setup import redact
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +125,11 @@ class ExceptionHook(QObject):
             self._old_sys(exc_type, exc, tb)
             return
         log.error("uncaught exception", exc_info=(exc_type, exc, tb))
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        text = redact("".join(traceback.format_exception(exc_type, exc, tb)))
         frames = traceback.extract_tb(tb)[-1:] if tb else []
         where = f"{frames[0].filename}:{frames[0].lineno}" if frames else ""
         key = f"{exc_type.__name__}|{where}"
-        self.caught.emit(key, f"{exc_type.__name__}: {exc}", text)
+        self.caught.emit(key, redact(f"{exc_type.__name__}: {exc}"), text)
 
     def report(self, exc: BaseException) -> None:
         """Show an exception that was caught somewhere (e.g. a worker) as a crash."""
