@@ -226,12 +226,20 @@ class AppController(QObject):
         def start() -> bool:
             from cio_desktop.jobs.scheduler import BackgroundJobs
 
+            from cio_desktop.services.team import ChangeFeed
+
             jobs = BackgroundJobs(workspace, session)
+            # other workstations' (and CLI processes') changes reach the open panels via the bus
+            feed = ChangeFeed(workspace.db, workspace.ctx.bus,
+                              poll_seconds=workspace.ctx.settings.team_poll_seconds)
             with self._jobs_lock:
                 if generation != self._jobs_generation:  # signed out meanwhile
                     return False
                 jobs.start()
+                feed.start()
                 self.jobs = jobs
+                self.ui_ctx.extra["jobs"] = jobs  # the Jobs panel manages the running scheduler
+                self.ui_ctx.extra["change_feed"] = feed
             return True
 
         def failed(exc: BaseException) -> None:
@@ -244,6 +252,10 @@ class AppController(QObject):
         with self._jobs_lock:
             self._jobs_generation += 1
             jobs, self.jobs = self.jobs, None
+            self.ui_ctx.extra.pop("jobs", None)
+            feed = self.ui_ctx.extra.pop("change_feed", None)
+        if feed is not None:
+            feed.stop(timeout=0)  # a daemon thread: never wait for it on the GUI thread
         if jobs is not None:
             try:
                 jobs.stop()

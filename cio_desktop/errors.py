@@ -6,7 +6,16 @@ dialog and the CLI can print it on one line; none of them may contain a secret.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+
+# control characters quoted from a hostile file would reach the terminal (escape sequences) or
+# cut a dialog's text (NUL): they are shown escaped, as \x1b; tab and newline stay
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class CioError(Exception):
@@ -38,7 +47,7 @@ class ValidationError(CioError):
             where.append(f"line {line}")
         if field:
             where.append(f"field '{field}'")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        super().__init__(printable(f"{', '.join(where)}: {message}" if where else message))
 
 
 class NotFound(CioError):
@@ -92,9 +101,13 @@ class InsufficientFunds(CioError):
 
 
 class ComplianceViolation(CioError):
-    def __init__(self, rule: str, message: str) -> None:
-        self.rule = rule
-        super().__init__(f"blocked by compliance rule '{rule}': {message}")
+    """A compliance rule (or payment control) stops the operation; the message names the rule
+    and, when given, the limit and the actual figure."""
+
+    def __init__(self, rule: str, message: str, *, limit: str | None = None, actual: str | None = None) -> None:
+        self.rule, self.limit, self.actual = rule, limit, actual
+        figures = f" [limit: {limit}; actual: {actual}]" if limit and actual else ""
+        super().__init__(f"blocked by compliance rule '{rule}': {message}{figures}")
 
 
 class ApprovalRequired(CioError):

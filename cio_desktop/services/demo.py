@@ -129,6 +129,12 @@ def build_demo(ctx: ServiceContext, *, seed: int = 42, scale: int = 1, password:
     report("payments", 0.992)
     payment_count = _create_payments(ctx, account_ids)
 
+    report("compliance rules", 0.994)
+    _seed_compliance(ctx)
+
+    report("budgets", 0.9945)
+    _seed_planning(ctx)
+
     report("indexing the ledger for text search", 0.995)
     search_index.catch_up(ctx.db)
     result = DemoResult(users=users, accounts=len(account_ids), transactions=lines,
@@ -144,6 +150,22 @@ def build_demo(ctx: ServiceContext, *, seed: int = 42, scale: int = 1, password:
 
 
 # -- steps ------------------------------------------------------------------------------------
+def _seed_compliance(ctx: ServiceContext) -> None:
+    """The default compliance rule set (issue 6), after the demo payments (they predate it)."""
+    from cio_desktop.services.compliance import seed_default_rules
+
+    with ctx.db.unit_of_work() as uow:
+        seed_default_rules(uow, ctx, actor=ACTOR)
+
+
+def _seed_planning(ctx: ServiceContext) -> None:
+    """Demo budgets for recent and coming months (issue 8), from the ledger just built."""
+    from cio_desktop.services.budget import seed_demo_budget
+
+    with ctx.db.unit_of_work() as uow:
+        seed_demo_budget(uow, ctx, actor=ACTOR)
+
+
 def _refuse_if_not_empty(ctx: ServiceContext) -> None:
     with ctx.db.unit_of_work(write=False) as uow:
         _check_empty(uow)

@@ -88,6 +88,7 @@ from cio_desktop.services.approvals import (ApprovalExpired, Events, approvers_o
                                             write_setting)
 from cio_desktop.services.audit import audit_log
 from cio_desktop.services.base import Service, action
+from cio_desktop.services.compliance import record_refusal, validate_transaction
 from cio_desktop.services.context import ServiceContext
 from cio_desktop.services.ledger import search_text_for
 from cio_desktop.storage.models import (Account, AppMeta, ApprovalDecision, ApprovalRequest, Beneficiary,
@@ -346,6 +347,8 @@ def _on_approval_decided(uow: Session, ctx: ServiceContext, req: ApprovalRequest
         return []
     if p is None or p.approval_request_id != req.id or p.status != S.PENDING_APPROVAL:
         return []
+    if decision == "approve":  # compliance rules (issue 6): a blocked payment gets no approval
+        validate_transaction(uow, ctx, p, "approve")
     if req.status == "approved":
         approvers = approvers_of(uow, req.id)
         distinct = set(approvers) - {p.requested_by}
@@ -796,6 +799,7 @@ class PaymentsService(Service):
             except (NotAuthenticated, PermissionDenied, MfaRequired):
                 raise
             except CioError as exc:
+                record_refusal(self.ctx, exc)  # a blocked compliance check, after the rollback
                 reason = str(exc)
                 failed = self._fail(ids, reason)
                 report.failed += [(pid, reason) for pid in failed]
@@ -835,6 +839,7 @@ class PaymentsService(Service):
             _account(uow, p.credit_account_id, field_name="to account")
         self._check_blocked(uow, [p.country, dp.bic_country(p.bic), p.account_masked[:2]
                                   if p.account_is_iban else ""], p.id)
+        validate_transaction(uow, self.ctx, p, "execute")  # compliance rules (issue 6)
         figures = funds_figures(uow, account, p.amount_minor, today, exclude_payment_id=p.id)
         if not figures.sufficient:
             check = _funds_view(account, today, figures)
@@ -1132,6 +1137,7 @@ class PaymentsService(Service):
         except (PermissionDenied, MfaRequired, NotAuthenticated, ApprovalExpired):
             raise  # audited where they were raised
         except CioError as exc:
+            record_refusal(self.ctx, exc)  # a blocked compliance check, after the rollback
             if not getattr(exc, "_cio_refusal_audited", False):
                 control = (getattr(exc, "control", None) or getattr(exc, "rule", None)
                            or getattr(exc, "field", None) or type(exc).__name__)
@@ -1215,7 +1221,7 @@ class PaymentsService(Service):
                       at=self.ctx.now())
             events += _events_changed([p.id], "created")
             if submit:
-                events += self._submit(uow, p, confirm_duplicate=confirm_duplicate)
+                events += self._submit(uow, p, confirm_duplicate=confirm_duplicate, created=True)
             warnings = []
             figures = funds_figures(uow, account, minor, when, exclude_payment_id=p.id)
             if not figures.sufficient:
@@ -1225,7 +1231,7 @@ class PaymentsService(Service):
         publish_all(self.ctx, events)
         return ScheduleResult(view, tuple(warnings))
 
-    def _submit(self, uow: Session, p: Payment, *, confirm_duplicate: bool) -> Events:
+    def _submit(self, uow: Session, p: Payment, *, confirm_duplicate: bool, created: bool = False) -> Events:
         """Controls, then the approval requirement and request (or straight to approved)."""
         today = _today(self.ctx)
         self._check_blocked(uow, [p.country, dp.bic_country(p.bic)], p.id)
@@ -1243,6 +1249,7 @@ class PaymentsService(Service):
                 f"payment{'s' if len(dups) > 1 else ''} {', '.join(map(str, dups))} already pay{'' if len(dups) > 1 else 's'} "
                 f"{amount.format()} to {p.beneficiary_name} ({p.account_masked}) within {window} days of "
                 f"{p.execution_date.isoformat()}: confirm it is not a duplicate to go ahead", dups)
+        validate_transaction(uow, self.ctx, p, "schedule", created=created)  # compliance rules (issue 6)
         # the approval requirement
         policy = required_by_policy(uow, p.currency, p.kind, p.amount_minor)
         new_beneficiary = False

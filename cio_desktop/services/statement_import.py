@@ -336,7 +336,8 @@ class _RowWriter:
             inserted = cursor.connection.total_changes - before
             cursor.close()
         else:
-            inserted = self.uow.connection().execute(self.stmt, self.rows).rowcount
+            # executemany's rowcount is -1 on psycopg: count the ids the insert returns instead
+            inserted = len(self.uow.connection().execute(self.stmt, self.rows).all())
         result.new += inserted
         result.duplicates += len(self.rows) - inserted
         self.rows.clear()
@@ -348,7 +349,8 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(Transaction).on_conflict_do_nothing(constraint="uq_transactions_natural_key")
+        return pg_insert(Transaction).on_conflict_do_nothing(
+            constraint="uq_transactions_natural_key").returning(Transaction.id)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(Transaction).on_conflict_do_nothing()

@@ -28,6 +28,7 @@ from cio_desktop.services.dashboard import DashboardService
 from cio_desktop.services.reporting import ReportingService
 from cio_desktop.services.approvals import ApprovalsService
 from cio_desktop.services.audit import AuditService
+from cio_desktop.services.backup import BackupService
 from cio_desktop.services.auth import AuthService
 from cio_desktop.services.context import Clock, ServiceContext, system_clock
 from cio_desktop.services.keys import load_field_cipher
@@ -70,6 +71,7 @@ class Workspace:
     advisory: AdvisoryService = field(init=False)
     dashboard: DashboardService = field(init=False)
     reporting: ReportingService = field(init=False)
+    backup: BackupService = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = AuthService(self.ctx)
@@ -93,6 +95,7 @@ class Workspace:
         self.advisory = AdvisoryService(self.ctx)
         self.dashboard = DashboardService(self.ctx)
         self.reporting = ReportingService(self.ctx)
+        self.backup = BackupService(self.ctx)
 
     @property
     def db(self) -> Database:
@@ -108,9 +111,19 @@ def open_database(settings: Settings, *, create: bool = False, key: DbKey | None
     if key is None and not settings.is_postgres:
         store = open_secret_store(settings.data_dir)
         key = resolve_db_key(target, store, create=create, prompt=prompt)
-    db = connect(target, key, create=create)
+    elif key is None:  # team mode: every member needs the same key, so none is invented here
+        from cio_desktop.storage.team import team_key_target
+
+        store = open_secret_store(settings.data_dir)
+        key = resolve_db_key(team_key_target(target), store, create=False, prompt=prompt)
+    db = connect(target, key, create=create, ca_file=settings.pg_ca_file or None,
+                 insecure_hosts=settings.insecure_hosts)
     try:
         migrate.upgrade(db)
+        if db.insecure_host:
+            from cio_desktop.services.team import record_insecure_use
+
+            record_insecure_use(db, db.insecure_host, "database")
     except Exception:
         db.dispose()
         raise

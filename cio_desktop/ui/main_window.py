@@ -134,6 +134,10 @@ class MainWindow(QMainWindow):
         self.overlay.logout_requested.connect(self.logout_requested.emit)
 
         ui_ctx.status = self.show_status
+        from cio_desktop.ui.tray import install_tray, open_ref  # issue 9: desktop notifications, "open" links
+
+        ui_ctx.extra["open_panel"] = lambda name, ref="": open_ref(self, name, ref)
+        self._remove_tray = install_tray(self, ui_ctx)
         ui_ctx.bridge.event.connect(self._on_event)
         if idle is not None:
             idle.idle.connect(self.lock)
@@ -182,6 +186,10 @@ class MainWindow(QMainWindow):
         self.import_action.setVisible(self.can_import)
         self.import_action.setEnabled(self.can_import)
         file_menu.addAction(self.import_action)
+        self.board_pack_action = QAction("&Board pack…", self)  # issue 11
+        self.board_pack_action.triggered.connect(lambda _c=False: self.open_board_pack())
+        self.board_pack_action.setVisible(bool(self.session and self.session.can(Permission.REPORTS_EXPORT)))
+        file_menu.addAction(self.board_pack_action)
         if self.can_import:
             file_menu.addSeparator()
         self.lock_action = QAction("&Lock", self)
@@ -369,6 +377,13 @@ class MainWindow(QMainWindow):
         self.ui_ctx.workers.run(latest, show, lambda exc: log.info("last sync not shown: %s", exc))
 
     # -- import ---------------------------------------------------------------------------------
+    def open_board_pack(self) -> Any:
+        from cio_desktop.ui.dialogs.board_pack import BoardPackDialog
+
+        dialog = BoardPackDialog(self.ui_ctx, self)
+        dialog.open()
+        return dialog
+
     def open_import(self, paths: Sequence[str] = ()) -> Any:
         """File ▸ Import statements… (Ctrl+I), or files dropped on the window."""
         if not self.can_import or self.locked:
@@ -546,6 +561,7 @@ class MainWindow(QMainWindow):
         if self._torn_down:
             return
         self._torn_down = True
+        self._remove_tray()
         self._busy_timer.stop()
         dialog = self.import_dialog
         if dialog is not None:

@@ -66,7 +66,7 @@ def window_for(qtbot, ws, tmp_path):  # noqa: ANN001, ANN201
 
 def test_registry_is_one_explicit_list() -> None:
     names = [p.NAME for p in PANELS]
-    assert names[:2] == ["accounts", "ledger"]
+    assert names[:3] == ["dashboard", "accounts", "ledger"]  # the dashboard is the first screen (issue 11)
     assert names[-2:] == ["users", "security"]
     assert len(set(names)) == len(names)
     shortcuts = [p.SHORTCUT for p in PANELS if p.SHORTCUT]

@@ -10,21 +10,41 @@ from __future__ import annotations
 
 from cio_desktop.ui.panels.accounts import AccountsPanel
 from cio_desktop.ui.panels.base import Panel
+from cio_desktop.ui.panels.compliance import CompliancePanel
 from cio_desktop.ui.panels.connections import ConnectionsPanel
+from cio_desktop.ui.panels.dashboard import DashboardPanel
 from cio_desktop.ui.panels.ledger import LedgerPanel
 from cio_desktop.ui.panels.payments import PaymentsPanel
+from cio_desktop.ui.panels.forecast import ForecastPanel
+from cio_desktop.ui.panels.budget import BudgetPanel
+from cio_desktop.ui.panels.analytics import AnalyticsPanel
 from cio_desktop.ui.panels.portfolio import PortfolioPanel
 from cio_desktop.ui.panels.risk import RiskPanel
+from cio_desktop.ui.panels.market import MarketPanel
+from cio_desktop.ui.panels.opportunities import OpportunitiesPanel
+from cio_desktop.ui.panels.advisory import AdvisoryPanel
 from cio_desktop.ui.panels.security import SecurityPanel
 from cio_desktop.ui.panels.users import UsersPanel
+from cio_desktop.ui.panels.alerts import AlertsPanel
+from cio_desktop.ui.panels.jobs import JobsPanel
 
 PANELS: tuple[type[Panel], ...] = (
+    DashboardPanel,
     AccountsPanel,
     LedgerPanel,
     PaymentsPanel,
+    ForecastPanel,
+    BudgetPanel,
+    AnalyticsPanel,
     ConnectionsPanel,
     PortfolioPanel,
     RiskPanel,
+    MarketPanel,
+    OpportunitiesPanel,
+    AdvisoryPanel,
+    CompliancePanel,
+    AlertsPanel,
+    JobsPanel,
     UsersPanel,
     SecurityPanel,
 )
