@@ -32,10 +32,8 @@ def rows(proxy) -> list[dict]:  # noqa: ANN001
     return [proxy.index(r, 0).data(ROW_ROLE) for r in range(proxy.rowCount())]
 
 
-def test_registry_places_planning_panels_after_payments() -> None:
-    names = [p.NAME for p in PANELS]
-    i = names.index("payments")
-    assert names[i + 1:i + 4] == ["forecast", "budget", "analytics"]
+def test_planning_panels_are_registered_with_their_shortcuts() -> None:
+    assert {"forecast", "budget", "analytics"} <= {p.NAME for p in PANELS}
     assert (ForecastPanel.SHORTCUT, BudgetPanel.SHORTCUT, AnalyticsPanel.SHORTCUT) == (
         "Ctrl+Shift+F", "Ctrl+Shift+B", "Ctrl+Shift+A")
 

@@ -43,7 +43,6 @@ def rows(proxy) -> list[dict]:  # noqa: ANN001
 
 def test_registry_order_and_contract() -> None:
     names = [p.NAME for p in PANELS]
-    assert names.index("portfolio") == names.index("connections") + 1
     assert names.index("risk") == names.index("portfolio") + 1
     assert PortfolioPanel.SHORTCUT == "Ctrl+4" and RiskPanel.SHORTCUT == "Ctrl+5"
     assert set(PortfolioPanel.TOPICS) == set(RiskPanel.TOPICS) == {"portfolio.changed", "prices.changed"}
