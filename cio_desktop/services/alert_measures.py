@@ -186,7 +186,9 @@ def balance_headroom(ctx: Any, rule: Any) -> list[Measurement]:
 @measure("budget", "variance")
 @_guard
 def budget_variance(ctx: Any, rule: Any) -> list[Measurement]:
-    """Per budget category of the current month: the relative deviation of actual from budget.
+    """Per budget category of the last complete month (the budget service's default period; a
+    month still running would compare part of its actuals with a whole month's budget): the
+    relative deviation of actual from budget.
     Breached exactly when the budget service flags it (its thresholds, ``budget.set_thresholds``,
     property 20), so the Budget panel and the alert never disagree; the explanation becomes the
     alert's label."""
