@@ -21,7 +21,7 @@ from cio_desktop.ui.dialogs.common import confirm
 from cio_desktop.ui.models.portfolio_models import ROW_ROLE, Column, RowsModel, num, pct
 from cio_desktop.ui.panels.base import Panel
 from cio_desktop.ui.panels.portfolio import make_table
-from cio_desktop.ui.widgets.balance_chart import PALETTE, BalanceChart, Series
+from cio_desktop.ui.widgets.balance_chart import BalanceChart, Series
 from cio_desktop.ui.widgets.format import format_date
 
 TOPICS = ("market.updated", "market.watchlist_changed", "market.providers_changed", "prices.changed")
@@ -161,14 +161,10 @@ class MarketPanel(Panel):
         self.chart.empty_label.setText("No closes stored for this asset.")
         self.readings_model = RowsModel(READING_COLUMNS, self)
         self.readings_table, self.readings_proxy = make_table("readingsTable", self.readings_model)
-        self.legend = QLabel("")
-        self.legend.setObjectName("chartLegend")
-        self.legend.setTextFormat(Qt.TextFormat.RichText)
         chart_box = QWidget()
         cb = QVBoxLayout(chart_box)
         cb.setContentsMargins(0, 0, 0, 0)
         cb.addWidget(self.chart, 1)
-        cb.addWidget(self.legend)
         header = self.readings_table.horizontalHeader()
         for col, width in ((0, 90), (1, 190), (2, 330), (3, 100)):
             header.setSectionResizeMode(col, header.ResizeMode.Interactive)
@@ -306,8 +302,6 @@ class MarketPanel(Panel):
             series.append(Series("Bollinger upper", [d for d, k in zip(dates, ok) if k], list(hi[ok]), ""))
             series.append(Series("Bollinger lower", [d for d, k in zip(dates, ok) if k], list(lo[ok]), ""))
         self.chart.set_series(series, title=f"{analysis.name} — overall {analysis.overall.text()}")
-        self.legend.setText("  ".join(f"<span style='color:{PALETTE[i % len(PALETTE)]}'>━ {s.label}</span>"
-                                      for i, s in enumerate(series)))
         self.readings_model.set_rows(reading_rows(analysis))
         self.readings_table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.readings_proxy.sort(-1)  # the analysis' own order: data, technical, fundamental, summary

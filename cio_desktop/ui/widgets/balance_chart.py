@@ -6,6 +6,8 @@ booking day is labelled as that day whatever the machine's time zone.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -48,6 +50,12 @@ class AmountAxis(pg.AxisItem):
         self.enableAutoSIPrefix(False)
 
     def tickStrings(self, values, scale, spacing):  # noqa: ANN001, ANN201, N802 - pyqtgraph API
+        step = abs(spacing * scale)
+        if 0 < step < 1 and all(abs(v * scale) < 1000 for v in values):
+            # prices a few units apart (116.0, 116.5, …): as many decimals as the tick step needs,
+            # else neighbouring ticks would read the same
+            places = min(6, max(1, -math.floor(math.log10(step))))
+            return [f"{v * scale:,.{places}f}" for v in values]
         return [compact_number(v * scale) for v in values]
 
 
@@ -125,7 +133,7 @@ class BalanceChart(QWidget):
             x = np.array([date_to_x(d) for d in s.dates], dtype=float)
             y = np.array(s.values, dtype=float)
             pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
-            curve = self.plot.plot(x, y, pen=pen, name=f"{s.label} ({s.currency})")
+            curve = self.plot.plot(x, y, pen=pen, name=f"{s.label} ({s.currency})" if s.currency else s.label)
             self.curves.append(curve)
         if minimum is not None and len(series) == 1:
             self._minimum = pg.InfiniteLine(pos=minimum, angle=0, movable=False,
