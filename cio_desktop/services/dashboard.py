@@ -2,15 +2,18 @@
 
 ``get_dashboard_data()`` returns a :class:`DashboardData` whose ``metrics`` always hold every key
 of ``METRIC_KEYS`` (property 28): each metric is computed on its own, and a metric whose source
-has no data, is not built yet (the planning, alerts and compliance services land in parallel),
-or is not visible to the user's role comes back as "no data: <reason>" instead of failing the
-whole screen. Each metric names the panel it opens (``Metric.panel``).
+has no data (the source says so by returning nothing or raising a ``CioError``) or is not
+visible to the user's role comes back as "no data: <reason>" instead of failing the whole
+screen. Visibility is checked against ``NEEDS`` before any call, so a role without the
+permission gets "not visible to your role" and no refusal is audited on each refresh. Each
+metric names the panel it opens (``Metric.panel``).
 
 Sources: accounts (cash by currency and in the base currency, liquidity against the minimum
 balances), payments (awaiting approval, due within 7 days), portfolio (value in the base currency,
-return over the trailing 12 months), risk (limit headroom), budget (``detect_budget_variance``
-for the current month), forecasts (``forecast_cashflow(horizon=13, granularity="week")``),
-alerts (``open_counts``), compliance (current standing).
+return over the trailing 12 months), risk (limit headroom), budget (``detect_budget_variance()``:
+the last complete month, named in the detail), forecasts (``forecast_cashflow(horizon=13,
+granularity="week")``: consolidated closing P10/P50/P90), alerts (``open_counts``), compliance
+(``standing``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ import math
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from cio_desktop.domain.money import Money
 from cio_desktop.errors import CioError, NotAuthenticated, PermissionDenied
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.base import Service, action
+
+if TYPE_CHECKING:
+    from cio_desktop.domain.cashflow import ForecastRow
 
 log = logging.getLogger(__name__)
 
@@ -104,43 +110,19 @@ def _fmt(amount: Decimal | float | None, currency: str = "") -> str:
     return f"{currency} {text}".strip()
 
 
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    for n in names:
-        if isinstance(obj, dict) and n in obj:
-            return obj[n]
-        if hasattr(obj, n):
-            return getattr(obj, n)
-    return default
+def month_label(period: str) -> str:
+    """``2026-10`` → ``October 2026`` (a budget period as the detail text names it)."""
+    return date(int(period[:4]), int(period[5:7]), 1).strftime("%B %Y")
 
 
-def _number(v: Any) -> float | None:
-    v = getattr(v, "amount", v)
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+def last_complete_month(today: date) -> str:
+    """The month ``detect_budget_variance(period=None)`` compares (YYYY-MM)."""
+    return f"{today.replace(day=1) - timedelta(days=1):%Y-%m}"
 
 
-def _call_first(service: Any, names: Iterable[str], *args: Any, **kwargs: Any) -> Any:
-    """Call the first method of ``service`` that exists (the services built in parallel)."""
-    for name in names:
-        fn = getattr(service, name, None)
-        if callable(fn):
-            return fn(*args, **kwargs)
-    raise NotImplementedError("this source is not available in this version")
-
-
-def outlook_points(rows: Iterable[Any]) -> list[OutlookPoint]:
-    """Forecast rows (``ForecastRow``: closing-balance P10/P50/P90 per week) as chart points."""
-    points = []
-    for i, r in enumerate(rows):
-        label = _get(r, "period", "label", "week", "first", "date", default=f"W{i + 1}")
-        label = label.isoformat() if isinstance(label, date) else str(label)
-        points.append(OutlookPoint(label, _number(_get(r, "closing_p10", "p10", "low")),
-                                   _number(_get(r, "closing_p50", "p50", "mid", "value")),
-                                   _number(_get(r, "closing_p90", "p90", "high"))))
-    return points
+def outlook_points(rows: Iterable[ForecastRow]) -> list[OutlookPoint]:
+    """Forecast rows (closing-balance P10/P50/P90 per period) as chart points."""
+    return [OutlookPoint(r.period, r.closing_p10, r.closing_p50, r.closing_p90) for r in rows]
 
 
 class DashboardService(Service):
@@ -203,9 +185,6 @@ class _Sources:
             raise
         except PermissionDenied:
             return Metric.missing(key, "not visible to your role")
-        except (NotImplementedError, AttributeError) as exc:
-            log.debug("dashboard metric %s unavailable: %s", key, exc)
-            return Metric.missing(key, "not available in this version")
         except CioError as exc:
             return Metric.missing(key, str(exc))
         except Exception as exc:  # one broken source must not take the dashboard down
@@ -244,7 +223,7 @@ class _Sources:
         totals, _grand = self._consolidated()
         if not totals:
             return Metric.missing("cash_by_currency", "no bank accounts yet")
-        detail = " · ".join(t.balance.format() if hasattr(t.balance, "format") else str(t.balance) for t in totals)
+        detail = " · ".join(t.balance.format() for t in totals)
         return Metric("", "", "", f"{len(totals)} currenc{'y' if len(totals) == 1 else 'ies'}", detail,
                       "normal", True, len(totals))
 
@@ -369,54 +348,47 @@ class _Sources:
         return Metric("", "", "", value, f"tightest: {where}, headroom {h * 100:+.1f} pts", state, True,
                       round(100 - score, 4))
 
-    # -- planning, alerts, compliance (built in parallel: guarded) ---------------------------------
+    # -- planning, alerts, compliance ------------------------------------------------------------
     def m_budget_variance(self) -> Metric:
-        period = self.today.strftime("%Y-%m")
-        result = _call_first(self.service("budget"), ("detect_budget_variance",), period)
-        items = list(_get(result, "variances", "items", "rows", default=result) or [])
+        # period=None: the last complete month (a running month would set part of its actuals
+        # against a whole month's budget)
+        items = self.service("budget").detect_budget_variance()
+        month = month_label(items[0].period if items else last_complete_month(self.today))
         if not items:
-            return Metric.missing("budget_variance", f"no budget for {period}")
-        flagged = [v for v in items if _get(v, "flagged", default=False)]
-        net = sum((_number(_get(v, "deviation", "variance", "difference", default=0)) or 0.0) for v in flagged)
-        detail = (f"of {len(items)} line(s) beyond the thresholds in {period}; net {_fmt(net, self.base)}"
-                  if flagged else f"all {len(items)} budget line(s) within the thresholds in {period}")
+            return Metric.missing("budget_variance", f"no budget for {month}")
+        flagged = [v for v in items if v.flagged]
+        net = sum((v.deviation for v in flagged), Decimal(0))
+        detail = (f"of {len(items)} line(s) beyond the thresholds in {month}; net {_fmt(net, self.base)}"
+                  if flagged else f"all {len(items)} budget line(s) within the thresholds in {month}")
         return Metric("", "", "", str(len(flagged)), detail, "warning" if flagged else "ok", True, len(flagged))
 
     def m_open_alerts(self) -> Metric:
-        counts = _call_first(self.service("alerts"), ("open_counts",))
-        n = sum(int(v) for v in counts.values())
-        crit, warn = int(counts.get("critical", 0)), int(counts.get("warning", 0))
+        counts = self.service("alerts").open_counts()
+        n = sum(counts.values())
+        crit, warn = counts.get("critical", 0), counts.get("warning", 0)
         state = "danger" if crit else ("warning" if warn else ("normal" if n else "ok"))
         detail = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if v) or "none open"
         return Metric("", "", "", str(n), detail, state, True, n)
 
     def m_cash_outlook(self) -> Metric:
-        result = _call_first(self.service("forecasts"), ("forecast_cashflow",), horizon=13, granularity="week")
-        rows = _get(result, "rows", "consolidated", "points", default=result)
-        if isinstance(rows, dict):
-            rows = rows.get(self.base) or next(iter(rows.values()), [])
-        self.outlook = outlook_points(rows or [])
-        points = self.outlook
-        if not points or points[-1].p50 is None:
-            notes = _get(result, "notes", default=None) or []
-            return Metric.missing("cash_outlook", str(notes[0]) if notes else "no forecast yet")
-        low = min((p.p10 for p in points if p.p10 is not None), default=None)
-        buffer = float(self.buffer) if self.buffer is not None else None
-        state = "danger" if (low is not None and buffer is not None and low < buffer) else "ok"
-        detail = f"in 13 weeks (p50); lowest p10 {_fmt(low, self.base)}" if low is not None else "in 13 weeks (p50)"
+        result = self.service("forecasts").forecast_cashflow(horizon=13, granularity="week")
+        self.outlook = points = outlook_points(result.rows)
+        if not points:
+            return Metric.missing("cash_outlook", result.notes[0] if result.notes else "no forecast yet")
+        low = min(p.p10 for p in points)
+        state = "danger" if self.buffer is not None and low < float(self.buffer) else "ok"
+        detail = f"in 13 weeks (p50); lowest p10 {_fmt(low, self.base)}"
         if state == "danger":
             detail += " — below the buffer"
         return Metric("", "", "", _fmt(points[-1].p50, self.base), detail, state, True, points[-1].p50)
 
     def m_compliance(self) -> Metric:
-        standing = _call_first(self.service("compliance"), ("standing", "current_standing"))
-        items = list(_get(standing, "rules", "items", "rows", default=standing) or [])
-        if not items:
+        rows = self.service("compliance").standing()
+        if not rows:
             return Metric("", "", "", "no rules", "no compliance rules defined", "muted", True, 0)
-        status = [str(_get(i, "status", default="")).lower() for i in items]
-        broken = sum(1 for st in status if st in ("breach", "breached", "violated", "violation"))
-        warned = sum(1 for st in status if st == "warning")
+        broken = sum(1 for r in rows if r.status == "breach")
+        warned = sum(1 for r in rows if r.status == "warning")
         state = "danger" if broken else ("warning" if warned else "ok")
         value = f"{broken} breach{'es' if broken != 1 else ''}" if broken else "all within"
-        detail = f"{len(items)} check(s)" + (f"; {warned} warning(s)" if warned else "")
+        detail = f"{len(rows)} check(s)" + (f"; {warned} warning(s)" if warned else "")
         return Metric("", "", "", value, detail, state, True, broken)

@@ -1,10 +1,11 @@
 """Board packs and other report documents, exported to PDF, Excel, CSV (issue 11).
 
 ``build_board_pack(period, sections, audience, masked)`` assembles a ``ReportDocument`` from
-the services (each section on its own: a section whose source is missing, empty or not visible
-to the user's role says "No data: <reason>" instead of failing the pack); ``export_board_pack``
-builds and writes it; ``export_report(document, fmt, path)`` writes any document (other areas:
-compliance report, daily summary). Exports are audited (``report.exported``) and published as
+the services (each section on its own: a section whose source has no data — it returns
+nothing or raises a ``CioError`` — or is not visible to the user's role says "No data:
+<reason>" instead of failing the pack); ``export_board_pack`` builds and writes it;
+``export_report(document, fmt, path)`` writes any document (other areas: compliance report,
+daily summary). Exports are audited (``report.exported``) and published as
 ``reports.exported``. An unmasked export (full account numbers) needs ``EXPORT_UNMASKED`` with
 a fresh MFA code.
 """
@@ -27,7 +28,7 @@ from cio_desktop.reports import (Chart, Column, Period, ReportDocument, Section,
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.audit import audit_log
 from cio_desktop.services.base import Service, action
-from cio_desktop.services.dashboard import DashboardService, _call_first, _get, _number
+from cio_desktop.services.dashboard import DashboardService, last_complete_month, month_label
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +227,6 @@ class _Builder:
             raise
         except PermissionDenied:
             return Section(title, no_data="not visible to your role")
-        except (NotImplementedError, AttributeError) as exc:
-            log.debug("board pack section %s unavailable: %s", key, exc)
-            return Section(title, no_data="not available in this version")
         except CioError as exc:
             return Section(title, no_data=str(exc))
         except Exception as exc:  # noqa: BLE001 - one broken source must not sink the pack
@@ -380,25 +378,29 @@ class _Builder:
                      Column("Actual", "percent"), Column("Headroom", "percent"), Column("Breached", "bool")], rows))
 
     def s_budget(self, s: Section) -> None:
-        period = self.period.end.strftime("%Y-%m")
-        result = _call_first(self._service("budget"), ("detect_budget_variance",), period)
-        items = list(_get(result, "variances", "items", "rows", default=result) or [])
+        # the month the reporting period ends in when it is complete; otherwise the last complete
+        # month (period=None): a running month would set part of its actuals against a whole
+        # month's budget
+        end_month = f"{self.period.end:%Y-%m}"
+        complete = _month_end(self.period.end.year, self.period.end.month) < self.today
+        items = self._service("budget").detect_budget_variance(end_month if complete else None)
         if not items:
-            raise MissingData(f"no budget for {period}")
-        flagged = [v for v in items if _get(v, "flagged", default=False)]
-        s.add(Text(f"{len(flagged)} of {len(items)} budget line(s) deviate beyond the thresholds in {period} "
-                   f"({self.base})."))
-        s.add(Table(f"Budget variance {period}",
+            month = end_month if complete else last_complete_month(self.today)
+            raise MissingData(f"no budget for {month_label(month)}")
+        month = month_label(items[0].period)
+        flagged = [v for v in items if v.flagged]
+        note = "" if complete else f" — the last complete month; {self.period.label} is not complete yet"
+        s.add(Text(f"{len(flagged)} of {len(items)} budget line(s) deviate beyond the thresholds in {month}"
+                   f"{note} ({self.base})."))
+        s.add(Table(f"Budget variance {month}",
                     [Column("Category"), Column("Kind"), Column("Budget", "decimal"), Column("Actual", "decimal"),
                      Column("Deviation", "decimal"), Column("Flagged", "bool"), Column("Explanation")],
-                    [(str(_get(v, "category", "name", default="")), str(_get(v, "kind", default="")),
-                      _get(v, "budget", "budgeted"), _get(v, "actual"), _get(v, "deviation", "variance"),
-                      bool(_get(v, "flagged", default=False)), str(_get(v, "explanation", default="")))
+                    [(v.category, v.kind, v.budget, v.actual, v.deviation, v.flagged, v.explanation)
                      for v in items]))
         chart_rows = flagged[:12] or items[:12]
-        s.add(Chart("Budget against actual", "bar", [str(_get(v, "category", default="")) for v in chart_rows],
-                    [Series("Budget", [_number(_get(v, "budget")) for v in chart_rows]),
-                     Series("Actual", [_number(_get(v, "actual")) for v in chart_rows])], y_title=self.base))
+        s.add(Chart("Budget against actual", "bar", [v.category for v in chart_rows],
+                    [Series("Budget", [float(v.budget) for v in chart_rows]),
+                     Series("Actual", [float(v.actual) for v in chart_rows])], y_title=self.base))
 
     def s_forecast(self, s: Section) -> None:
         d = self.dashboard()
@@ -416,7 +418,7 @@ class _Builder:
                      Series("P90", [p.p90 for p in pts])], y_title=self.base))
 
     def s_alerts(self, s: Section) -> None:
-        alerts = _call_first(self._service("alerts"), ("list_alerts",), "open")
+        alerts = self._service("alerts").list_alerts("open")
         s.add(Text(f"{len(alerts)} alert(s) open." if alerts else "No open alerts."))
         s.add(Table("Open alerts", [Column("Severity"), Column("Title"), Column("Source"), Column("Subject"),
                                     Column("Measured"), Column("Threshold"), Column("Raised (UTC)", "datetime"),
@@ -425,16 +427,12 @@ class _Builder:
                       a.acknowledged_by or "") for a in alerts]))
 
     def s_compliance(self, s: Section) -> None:
-        standing = _call_first(self._service("compliance"), ("standing", "current_standing"))
-        items = list(_get(standing, "rules", "items", "rows", default=standing) or [])
-        if not items:
+        standing = self._service("compliance").standing()
+        if not standing:
             raise MissingData("no compliance rules defined")
-        rows = [(str(_get(i, "name", "rule", default="")), str(_get(i, "subject", default="")),
-                 str(_get(i, "severity", default="")), str(_get(i, "limit", default="")),
-                 str(_get(i, "actual", default="")), str(_get(i, "headroom", default="")),
-                 str(_get(i, "status", default="")), str(_get(i, "note", default=""))) for i in items]
-        breaches = sum(1 for r in rows if r[6] == "breach")
-        s.add(Text(f"{len(rows)} compliance check(s); {breaches} breach(es)."))
+        breaches = sum(1 for r in standing if r.status == "breach")
+        s.add(Text(f"{len(standing)} compliance check(s); {breaches} breach(es)."))
         s.add(Table("Current standing", [Column("Rule"), Column("Subject"), Column("Severity"), Column("Limit"),
                                          Column("Actual"), Column("Headroom"), Column("Status"), Column("Note")],
-                    rows))
+                    [(r.name, r.subject, r.severity, r.limit, r.actual, r.headroom, r.status, r.note)
+                     for r in standing]))

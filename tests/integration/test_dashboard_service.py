@@ -57,3 +57,34 @@ def test_dashboard_needs_a_session(ws) -> None:  # noqa: ANN001
 def test_single_metric(demo_ws) -> None:  # noqa: ANN001
     login(demo_ws, "treasurer")
     assert demo_ws.dashboard.metric("open_alerts").key == "open_alerts"
+
+
+def test_budget_variance_compares_the_last_complete_month(demo_ws) -> None:  # noqa: ANN001
+    # the clock stands at 2 November 2026 and the demo budgets November too: two days of actuals
+    # against a whole month's budget would flag nearly everything, so October is compared
+    login(demo_ws, "treasurer")
+    m = demo_ws.dashboard.get_dashboard_data().metrics["budget_variance"]
+    october = demo_ws.budget.detect_budget_variance("2026-10")
+    assert m.available and m.figure == sum(1 for v in october if v.flagged)
+    assert "October 2026" in m.detail and "November" not in m.detail and "2026-11" not in m.detail
+
+
+def test_empty_database_names_the_month_without_a_budget(ws) -> None:  # noqa: ANN001
+    login(ws, "treasurer")
+    m = ws.dashboard.get_dashboard_data().metrics["budget_variance"]
+    assert not m.available and m.detail == "no budget for October 2026"
+
+
+def test_a_source_raising_a_cio_error_gives_no_data_with_its_reason(demo_ws, monkeypatch) -> None:  # noqa: ANN001
+    from cio_desktop.errors import ValidationError
+    from cio_desktop.services.forecasting import ForecastService
+
+    def refuse(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise ValidationError("too little history to forecast")
+
+    monkeypatch.setattr(ForecastService, "forecast_cashflow", refuse)
+    login(demo_ws, "treasurer")
+    data = demo_ws.dashboard.get_dashboard_data()
+    m = data.metrics["cash_outlook"]
+    assert (m.available, m.value, m.detail, m.state) == (False, "no data", "too little history to forecast", "muted")
+    assert data.outlook == [] and data.metrics["cash_total"].available

@@ -68,6 +68,7 @@ def test_board_pack_on_an_empty_database_says_no_data(ws, tmp_path: Path) -> Non
     missing = {s.title: s.no_data for s in doc.sections if s.no_data}
     assert missing["Cash and liquidity"] == "no bank accounts yet"
     assert missing["Portfolio"] == "no portfolios yet"
+    assert missing["Budget variance"] == "no budget for October 2026"
     result = ws.reporting.export_report(doc, "pdf", tmp_path / "empty.pdf")
     assert ("Portfolio", "no portfolios yet") in result.missing
 
@@ -95,3 +96,24 @@ def test_unwritable_target_fails_before_any_work(demo_ws, tmp_path: Path) -> Non
     login(demo_ws, "treasurer")
     with pytest.raises(ExportFailed, match="does not exist"):
         demo_ws.reporting.export_board_pack("pdf", tmp_path / "nope" / "pack.pdf")
+
+
+def _budget_text(doc) -> str:  # noqa: ANN001
+    section = next(s for s in doc.sections if s.title == "Budget variance")
+    assert not section.no_data, section.no_data
+    return section.blocks[0].text
+
+
+def test_board_pack_budget_compares_complete_months_only(demo_ws) -> None:  # noqa: ANN001
+    login(demo_ws, "treasurer")   # the clock stands at 2 November 2026
+    # a complete reporting period: the month it ends in
+    text = _budget_text(demo_ws.reporting.build_board_pack("2026-Q3", ["budget"]))
+    assert "in September 2026 (EUR)" in text
+    doc = demo_ws.reporting.build_board_pack("2026-10", ["budget"])
+    assert "in October 2026 (EUR)" in _budget_text(doc)
+    assert doc.sections[0].tables[0].title == "Budget variance October 2026"
+    # a running period (November to date): the last complete month, said so
+    text = _budget_text(demo_ws.reporting.build_board_pack("mtd", ["budget"]))
+    assert "in October 2026 — the last complete month" in text and "not complete yet" in text
+    october = demo_ws.budget.detect_budget_variance("2026-10")
+    assert text.startswith(f"{sum(1 for v in october if v.flagged)} of {len(october)} ")

@@ -48,6 +48,8 @@ def test_property_28_dashboard_metrics_complete_for_any_state(state_ws, state, r
         assert cash.available and cash.figure is not None
     if role is Role.VIEWER:   # no payments.read: said so, not a crash or an audited refusal
         assert data.metrics["payments_awaiting_approval"].detail == "not visible to your role"
+    budget = data.metrics["budget_variance"]   # no budget lines in these states: the last complete month
+    assert budget.detail in ("no budget for October 2026", "not visible to your role")
 
 
 def test_property_28_empty_database_is_all_no_data_but_complete(ws) -> None:  # noqa: ANN001
