@@ -10,16 +10,27 @@ Inputs of :meth:`AdvisoryService.generate_recommendations` and what each contrib
 * **Opportunities** (the saved ``default`` criteria): the three best → ``buy`` at the proposed
   size (2 % of the portfolio), with correlation and the effect on volatility/concentration;
   impact = size × positive 3-month momentum (a trend assumption, stated in the rationale).
-* **Cash forecast** (``ws.forecasts.buffer_breaches`` / ``forecast_cashflow``): a period below the
-  buffer → ``raise_cash``; a lowest forecast balance above twice the buffer → ``invest_cash``.
-* **Budget** and **analytics** (issue 8): used when their services provide
-  ``BudgetService.advisory_signals()`` and ``AnalyticsService.calculate_confidence(...)``; when
-  they do not (or fail), the recommendation's confidence comes from the stated heuristic
-  (``domain.advisory.heuristic_confidence``) and the report lists the input as not available.
+* **Cash forecast** (``ForecastService.buffer_breaches`` / ``forecast_cashflow``): a period below
+  the consolidated buffer (the accounts' minimum balances in the base currency) → ``raise_cash``;
+  a lowest forecast balance above twice that buffer → ``invest_cash``.
+* **Budget** (``BudgetService.detect_budget_variance(only_flagged=True)``, the last complete
+  month): each flagged variance → ``review``; rationale = the variance's explanation plus the
+  figures, impact = |deviation| in the base currency, urgency from |deviation / budget|:
+  ≥ 50 % (or no budget at all) ``high``, ≥ 20 % ``medium``, else ``low`` (a flagged variance
+  already exceeds the configured thresholds, 10 % by default).
+
+**Confidence** of every recommendation: ``AnalyticsService.calculate_confidence(kind="rec.<category>")``
+is the Wilson lower bound of the share of that category's recommendations users accepted. It is
+used (``confidence_source`` "analytics: …") only when it rests on at least
+``MIN_FEEDBACK_SAMPLES`` (10) decisions *and* analytics calls it calibrated — for feedback kinds
+that means at least 30 decisions, so in practice 30. Below that, or when analytics cannot answer,
+the confidence is the stated heuristic (``domain.advisory.heuristic_confidence``,
+``confidence_source`` "heuristic: …"); the report's ``analytics`` input says which.
 
 Every recommendation passes ``domain.advisory.make`` (property 17) and is ranked by
 ``domain.advisory.prioritize`` (property 16). Accept/reject decisions are stored on the
-recommendation (audited) and passed to ``AnalyticsService.record_feedback`` when it exists.
+recommendation (audited) and recorded with ``AnalyticsService.record_feedback`` under
+``rec.<category>``, which is what the learned confidence above counts.
 """
 
 from __future__ import annotations
@@ -30,7 +41,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -41,8 +51,12 @@ from cio_desktop.domain.risk import PortfolioSnapshot, evaluate
 from cio_desktop.domain.technical import BEARISH, BULLISH
 from cio_desktop.errors import CioError, NotFound, ValidationError
 from cio_desktop.security.permissions import Permission
+from cio_desktop.services import planning_data as pdata
+from cio_desktop.services.analytics import AnalyticsService, Confidence
 from cio_desktop.services.audit import audit_log
 from cio_desktop.services.base import Service, action
+from cio_desktop.services.budget import BudgetService, month_bounds
+from cio_desktop.services.forecasting import ForecastService
 from cio_desktop.services.portfolio import load_value_series, value_holdings
 from cio_desktop.services.risk import CONSERVATIVE, LIQUID_CLASSES, MODERATE, positions_from
 from cio_desktop.storage.models import Portfolio
@@ -52,6 +66,15 @@ log = logging.getLogger(__name__)
 
 TRANSACTION_COST_BPS = 10.0  # one-way cost assumed for strategy switches
 OPPORTUNITIES_PER_REPORT = 3
+#: the learned confidence counts only from this many decisions on the category (and calibrated)
+MIN_FEEDBACK_SAMPLES = 10
+#: budget urgency: |deviation / budget| at or above → urgency (below the last: "low")
+BUDGET_URGENCY = ((0.50, "high"), (0.20, "medium"))
+
+
+def feedback_kind(category: str) -> str:
+    """The analytics feedback kind of a recommendation category (1–32 characters)."""
+    return f"rec.{category}"[:32]
 
 
 @dataclass(frozen=True)
@@ -85,24 +108,56 @@ def _fmt(amount: float, cur: str) -> str:
     return f"{cur} {amount:,.0f}"
 
 
-class AdvisoryService(Service):
-    # -- inputs ------------------------------------------------------------------------------
-    def _confidence(self, category: str, data: Mapping[str, Any], *, observations: int, agreeing: int,
-                    total: int, age_days: int) -> tuple[float, str]:
-        """The analytics engine's confidence when it offers one, else the stated heuristic."""
-        from cio_desktop.services.analytics import AnalyticsService
+class _Confidences:
+    """The confidence of each recommendation in one generation run. The learned confidence of a
+    category (``calculate_confidence(kind="rec.<category>")``) is asked once per run and used
+    only when it rests on enough decisions (``MIN_FEEDBACK_SAMPLES`` and calibrated, see the
+    module docstring); otherwise the stated heuristic."""
 
-        fn = getattr(AnalyticsService(self.ctx), "calculate_confidence", None)
-        if fn is not None:
+    def __init__(self, analytics: AnalyticsService) -> None:
+        self.analytics = analytics
+        self.learned: dict[str, Confidence | None] = {}
+        self.problems: dict[str, str] = {}
+
+    def learned_for(self, category: str) -> Confidence | None:
+        if category not in self.learned:
             try:
-                value = float(fn(category=category, data=dict(data)))
-                if 0.0 <= value <= 1.0:
-                    return value, "analytics"
-            except (NotImplementedError, AttributeError, TypeError, ValueError, CioError) as exc:
-                log.info("analytics confidence not available (%s); using the heuristic", exc)
+                self.learned[category] = self.analytics.calculate_confidence(kind=feedback_kind(category))
+            except CioError as exc:  # e.g. a custom role without forecast.read: the heuristic still works
+                log.info("no learned confidence for %s (%s); using the heuristic", category, exc)
+                self.learned[category] = None
+                self.problems[category] = str(exc)
+        return self.learned[category]
+
+    @staticmethod
+    def usable(c: Confidence | None) -> bool:
+        return c is not None and c.samples >= MIN_FEEDBACK_SAMPLES and c.calibrated
+
+    def __call__(self, category: str, *, observations: int, agreeing: int, total: int,
+                 age_days: int) -> tuple[float, str]:
+        c = self.learned_for(category)
+        if c is not None and self.usable(c):  # (None check for the type checker)
+            return float(c.score), f"analytics: {c.basis}"
         return adv.heuristic_confidence(observations=observations, agreeing=agreeing, total_signals=total,
                                         age_days=age_days)
 
+    def summary(self) -> str:
+        """The report's ``analytics`` input: which categories used the learned confidence."""
+        used = {k: c for k, c in self.learned.items() if self.usable(c)}
+        if used:
+            return "used: " + "; ".join(f"{feedback_kind(k)} from {c.samples} decisions (score {c.score:.0%})"
+                                        for k, c in sorted(used.items())) + \
+                ("" if len(used) == len(self.learned) else "; the other categories use the stated heuristic")
+        if self.problems:
+            return "not available: " + "; ".join(f"{feedback_kind(k)}: {e}" for k, e in sorted(self.problems.items())) \
+                + "; confidence from the stated heuristic"
+        counts = ", ".join(f"{feedback_kind(k)} {c.samples if c else 0}" for k, c in sorted(self.learned.items()))
+        return (f"not available: too few calibrated decisions yet (at least {MIN_FEEDBACK_SAMPLES} and calibrated "
+                f"per category; {counts or 'no recommendations'}); confidence from the stated heuristic")
+
+
+class AdvisoryService(Service):
+    # -- inputs ------------------------------------------------------------------------------
     def _portfolios(self, portfolio_id: int | None) -> list[tuple[int, str]]:
         with self.ctx.db.unit_of_work(write=False) as uow:
             q = select(Portfolio.id, Portfolio.name).order_by(Portfolio.id)
@@ -113,7 +168,8 @@ class AdvisoryService(Service):
             raise NotFound(f"no portfolio with id {portfolio_id}")
         return rows  # type: ignore[return-value]
 
-    def _risk_recs(self, pid: int, pname: str, inputs: dict[str, str]) -> list[adv.Recommendation]:
+    def _risk_recs(self, pid: int, pname: str, inputs: dict[str, str], confidences: _Confidences
+                   ) -> list[adv.Recommendation]:
         with self.ctx.db.unit_of_work(write=False) as uow:
             val = value_holdings(uow, pid)
             series = load_value_series(uow, pid, None, None)
@@ -136,8 +192,8 @@ class AdvisoryService(Service):
             severe = excess > 0.5 * abs(b.limit) if b.limit else True
             data = {"portfolio": pname, "dimension": b.dimension, "key": b.key or "", "limit": b.limit,
                     "actual": b.actual, "portfolio_value": total, "amount_to_move": move, "profile": prof.name}
-            conf, src = self._confidence("risk", data, observations=len(series.returns), agreeing=1, total=1,
-                                         age_days=age)
+            conf, src = confidences("risk", observations=len(series.returns), agreeing=1, total=1,
+                                    age_days=age)
             verb = "Raise the liquid share" if action == "raise_cash" else f"Reduce {what}"
             out.append(adv.make(
                 key=f"risk:{pid}:{b.dimension}:{b.key or '-'}", category="risk", subject=f"{pname}: {what}",
@@ -149,7 +205,8 @@ class AdvisoryService(Service):
         return out
 
     def _market_recs(self, pid: int, pname: str, analyses: Mapping[str, InvestmentAnalysis],
-                     holdings: Mapping[str, tuple[float, float, str]], cur: str) -> list[adv.Recommendation]:
+                     holdings: Mapping[str, tuple[float, float, str]], cur: str, confidences: _Confidences
+                     ) -> list[adv.Recommendation]:
         out = []
         for ident, (value, weight, klass) in sorted(holdings.items()):
             an = analyses.get(ident)
@@ -161,9 +218,9 @@ class AdvisoryService(Service):
             impact = value * max(-mom, 0.0)
             data = {"portfolio": pname, "holding_value": value, "weight": weight,
                     "overall_signal": an.overall.value, **{r.key: r.value for r in bearish}}
-            conf, src = self._confidence("market", data, observations=int(an.value("data", "observations") or 0),
-                                         agreeing=len(bearish), total=len(tech),
-                                         age_days=int(an.value("data", "age_days") or 0))
+            conf, src = confidences("market", observations=int(an.value("data", "observations") or 0),
+                                    agreeing=len(bearish), total=len(tech),
+                                    age_days=int(an.value("data", "age_days") or 0))
             reasons = "; ".join(f"{r.label} {r.text()}" for r in bearish[:4])
             out.append(adv.make(
                 key=f"market:{pid}:{ident}", category="market", subject=f"{an.name} ({ident})", action="review",
@@ -174,7 +231,7 @@ class AdvisoryService(Service):
                 confidence=conf, confidence_source=src))
         return out
 
-    def _opportunity_recs(self, inputs: dict[str, str]) -> list[adv.Recommendation]:
+    def _opportunity_recs(self, inputs: dict[str, str], confidences: _Confidences) -> list[adv.Recommendation]:
         from cio_desktop.services.market import MarketService
 
         market = MarketService(self.ctx)
@@ -199,10 +256,9 @@ class AdvisoryService(Service):
                     "correlation": ctx.correlation, "volatility_before": ctx.volatility_before,
                     "volatility_after": ctx.volatility_after, "hhi_after": ctx.hhi_after, "momentum_3m": c.momentum,
                     "volatility": c.volatility, "overall_signal": c.signal}
-            conf, src = self._confidence("opportunity", data,
-                                         observations=int(an.value("data", "observations") or 0),
-                                         agreeing=len(bullish), total=len(tech),
-                                         age_days=int(an.value("data", "age_days") or 0))
+            conf, src = confidences("opportunity", observations=int(an.value("data", "observations") or 0),
+                                    agreeing=len(bullish), total=len(tech),
+                                    age_days=int(an.value("data", "age_days") or 0))
             out.append(adv.make(
                 key=f"opportunity:{c.identifier}", category="opportunity", subject=f"{c.name} ({c.identifier})",
                 action="buy", portfolio_id=result.portfolio_id, data=data, expected_impact=impact, urgency="low",
@@ -214,21 +270,16 @@ class AdvisoryService(Service):
                 confidence=conf, confidence_source=src))
         return out
 
-    def _cash_recs(self, inputs: dict[str, str]) -> list[adv.Recommendation]:
-        from cio_desktop.services.forecasting import ForecastService
-
+    def _cash_recs(self, inputs: dict[str, str], confidences: _Confidences) -> list[adv.Recommendation]:
         svc = ForecastService(self.ctx)
         cur = self.ctx.settings.base_currency
         try:
             breaches = svc.buffer_breaches()
             result = svc.forecast_cashflow()
-        except (NotImplementedError, AttributeError, TypeError) as exc:
-            inputs["cash_forecast"] = f"not available: {exc}"
-            return []
         except CioError as exc:
             inputs["cash_forecast"] = f"not available: {exc}"
             return []
-        rows = list(getattr(result, "rows", []))
+        rows = result.rows
         inputs["cash_forecast"] = f"used: {len(rows)} periods, {len(breaches)} buffer breach(es)"
         today = self.ctx.now().date()
         out = []
@@ -239,8 +290,7 @@ class AdvisoryService(Service):
             days = (first.first - today).days
             data = {"first_period": first.period, "closing_p50": first.closing_p50, "buffer": first.buffer,
                     "largest_shortfall": gap, "periods_below": len(consolidated)}
-            conf, src = self._confidence("cash", data, observations=getattr(result, "history_days", 0), agreeing=1,
-                                         total=1, age_days=0)
+            conf, src = confidences("cash", observations=result.history_days, agreeing=1, total=1, age_days=0)
             out.append(adv.make(
                 key="cash:buffer", category="cash", subject="Consolidated cash buffer", action="raise_cash", data=data,
                 expected_impact=gap, urgency="critical" if days <= 14 else "high" if days <= 28 else "medium",
@@ -252,18 +302,15 @@ class AdvisoryService(Service):
                 confidence=conf, confidence_source=src))
         elif rows:
             low = min(r.closing_p50 for r in rows)
-            buffer = max((b.buffer for b in breaches), default=0.0)
-            if not breaches:
-                try:
-                    from cio_desktop.services import planning_data as pdata  # noqa: F401
-                    buffer = sum(a.min_balance for a in getattr(result, "accounts", []))
-                except Exception:  # noqa: BLE001
-                    buffer = 0.0
+            # the consolidated buffer as buffer_breaches() sets it: the accounts' minimum balances in the
+            # base currency (the per-account breaches above are in each account's own currency)
+            with self.ctx.db.unit_of_work(write=False) as s:
+                fx = pdata.fx_to_base(s, result.base_currency, result.start)
+            buffer = sum(a.min_balance * fx.get(a.currency, 0.0) for a in result.accounts)
             surplus = low - 2 * buffer if buffer > 0 else 0.0
             if surplus > 0:
                 data = {"lowest_closing_p50": low, "buffer": buffer, "surplus": surplus, "periods": len(rows)}
-                conf, src = self._confidence("cash", data, observations=getattr(result, "history_days", 0),
-                                             agreeing=1, total=1, age_days=0)
+                conf, src = confidences("cash", observations=result.history_days, agreeing=1, total=1, age_days=0)
                 out.append(adv.make(
                     key="cash:surplus", category="cash", subject="Idle cash", action="invest_cash", data=data,
                     expected_impact=surplus * 0.02 * len(rows) / 52.0, urgency="low",
@@ -274,31 +321,42 @@ class AdvisoryService(Service):
                     confidence=conf, confidence_source=src))
         return out
 
-    def _budget_recs(self, inputs: dict[str, str]) -> list[adv.Recommendation]:
-        from cio_desktop.services.budget import BudgetService
-
-        fn = getattr(BudgetService(self.ctx), "advisory_signals", None)
-        if fn is None:
-            inputs["budget"] = "not available: the budget service offers no advisory signals yet"
-            return []
+    def _budget_recs(self, inputs: dict[str, str], confidences: _Confidences) -> list[adv.Recommendation]:
+        """One ``review`` per flagged variance of the last complete month (see the module docstring).
+        Heuristic confidence: observations = the month's lines of the variance's main counterparties,
+        agreement = those of them that moved the way the variance goes, age = days since the month ended."""
+        cur = self.ctx.settings.base_currency
         try:
-            signals = list(fn())
-        except (NotImplementedError, AttributeError, TypeError, CioError) as exc:
+            variances = BudgetService(self.ctx).detect_budget_variance(only_flagged=True)
+        except CioError as exc:
             inputs["budget"] = f"not available: {exc}"
             return []
+        today = self.ctx.now().date()
         out = []
-        for s in signals:
-            try:
-                data = dict(s.get("data") or {})
-                conf, src = self._confidence("budget", data, observations=int(s.get("observations", 12)), agreeing=1,
-                                             total=1, age_days=0)
-                out.append(adv.make(key=f"budget:{s['subject']}", category="budget", subject=str(s["subject"]),
-                                    action=str(s.get("action", "review")), rationale=str(s["rationale"]), data=data,
-                                    expected_impact=float(s.get("impact", 0.0)), impact_text=str(s.get("impact_text", "")),
-                                    urgency=str(s.get("urgency", "medium")), confidence=conf, confidence_source=src))
-            except (KeyError, TypeError, ValueError, ValidationError) as exc:
-                log.warning("budget signal skipped: %s", exc)
-        inputs["budget"] = f"used: {len(out)} signal(s)"
+        for v in variances:
+            dev, pct = v.deviation, v.pct
+            size = abs(pct) if pct is not None else math.inf  # nothing budgeted: as large as it gets
+            urgency = next((u for limit, u in BUDGET_URGENCY if size >= limit), "low")
+            moved = [d for d in v.drivers if d.delta != 0]
+            agreeing = [d for d in moved if (d.delta > 0) == (dev > 0)]
+            data = {"category": v.category, "period": v.period, "kind": v.kind, "currency": cur,
+                    "budget": float(v.budget), "actual": float(v.actual), "deviation": float(dev),
+                    "pct": round(pct, 4) if pct is not None else "n/a (nothing budgeted)"}
+            conf, src = confidences("budget", observations=sum(d.lines for d in v.drivers), agreeing=len(agreeing),
+                                    total=len(moved), age_days=(today - month_bounds(v.period)[1]).days)
+            word = "above" if dev > 0 else "below"
+            share = f" ({pct:+.1%})" if pct is not None else " (nothing was budgeted)"
+            flows = "receipts" if v.kind == "income" else "payments"
+            out.append(adv.make(
+                key=f"budget:{v.period}:{v.category}", category="budget", subject=f"{v.category} budget {v.period}",
+                action="review", data=data, expected_impact=float(abs(dev)), urgency=urgency,
+                impact_text=f"{_fmt(float(abs(dev)), cur)} {word} the {v.period} budget",
+                rationale=(f"{v.explanation} Budget {_fmt(float(v.budget), cur)}, actual {_fmt(float(v.actual), cur)}, "
+                           f"deviation {cur} {float(dev):+,.0f}{share}: review the {v.category} {flows} of "
+                           f"{v.period} and whether the budget still holds."),
+                confidence=conf, confidence_source=src))
+        period = variances[0].period if variances else "the last complete month"
+        inputs["budget"] = f"used: {len(out)} flagged variance(s) in {period}"
         return out
 
     # -- public ------------------------------------------------------------------------------
@@ -311,9 +369,10 @@ class AdvisoryService(Service):
         inputs: dict[str, str] = {}
         recs: list[adv.Recommendation] = []
         market = MarketService(self.ctx)
+        confidences = _Confidences(AnalyticsService(self.ctx))
         for pid, pname in self._portfolios(portfolio_id):
             try:
-                recs += self._risk_recs(pid, pname, inputs)
+                recs += self._risk_recs(pid, pname, inputs, confidences)
             except CioError as exc:
                 inputs[f"risk:{pname}"] = f"not available: {exc}"
             try:
@@ -322,17 +381,16 @@ class AdvisoryService(Service):
                 holdings = {h.identifier: (float(h.value_base.amount), h.weight, h.asset.asset_class)
                             for h in val.holdings}
                 analyses = {i: market.analyze_investment(i) for i, (_, _, k) in holdings.items() if k == "equity"}
-                recs += self._market_recs(pid, pname, analyses, holdings, val.portfolio.base_currency)
+                recs += self._market_recs(pid, pname, analyses, holdings, val.portfolio.base_currency,
+                                          confidences)
                 inputs[f"market:{pname}"] = f"used: {len(analyses)} equity analyses"
             except CioError as exc:
                 inputs[f"market:{pname}"] = f"not available: {exc}"
         if portfolio_id is None:
-            recs += self._opportunity_recs(inputs)
-            recs += self._cash_recs(inputs)
-            recs += self._budget_recs(inputs)
-        analytics = "used" if any(r.confidence_source == "analytics" for r in recs) else \
-            "not available: confidence from the stated heuristic"
-        inputs["analytics"] = analytics
+            recs += self._opportunity_recs(inputs, confidences)
+            recs += self._cash_recs(inputs, confidences)
+            recs += self._budget_recs(inputs, confidences)
+        inputs["analytics"] = confidences.summary()
         return AdvisoryResult(tuple(adv.prioritize(recs)), inputs)
 
     @action(Permission.ADVISORY_READ, description="prioritise recommendations")
@@ -438,7 +496,8 @@ class AdvisoryService(Service):
 
     @action(Permission.ADVISORY_READ, description="accept or reject a recommendation")
     def decide(self, recommendation_id: int, accept: bool, note: str = "") -> StoredRecommendation:
-        """Record the decision (audited) and pass it to the analytics engine when it learns."""
+        """Record the decision (audited) and give it to analytics as feedback on ``rec.<category>``,
+        which the confidence of later recommendations of that category learns from."""
         now = self.ctx.now()
         with self.ctx.db.unit_of_work() as uow:
             row = uow.get(RecommendationRow, recommendation_id)
@@ -453,21 +512,22 @@ class AdvisoryService(Service):
                       entity_id=row.id, before={"status": "open"},
                       after={"status": row.status, "key": row.key, "note": row.feedback}, at=now)
             view = self._stored(row)
-        self._feed_analytics(view)
+        # The learning signal goes to analytics in its own audited transaction, after the decision is
+        # committed (SQLite allows one writer at a time, so it cannot nest in the one above). If analytics
+        # refuses it (a CioError), the decision stands: it is the user's audited record and must not be lost
+        # or undone over a derived statistic; the confidence of this category just learns from one fewer.
+        try:
+            AnalyticsService(self.ctx).record_feedback(
+                kind=feedback_kind(view.rec.category), item_id=view.id, accepted=view.status == "accepted",
+                comment=view.feedback,
+                detail={"key": view.rec.key, "report": view.report_id, "action": view.rec.action,
+                        "urgency": view.rec.urgency, "expected_impact": view.rec.expected_impact,
+                        "confidence": view.rec.confidence, "confidence_source": view.rec.confidence_source})
+        except CioError as exc:
+            log.warning("recommendation %s was %s, but analytics did not record the feedback: %s",
+                        view.id, view.status, exc)
         self.ctx.bus.publish("advisory.decided", recommendation=recommendation_id, status=view.status)
         return view
-
-    def _feed_analytics(self, view: StoredRecommendation) -> None:
-        from cio_desktop.services.analytics import AnalyticsService
-
-        fn = getattr(AnalyticsService(self.ctx), "record_feedback", None)
-        if fn is None:
-            return
-        try:
-            fn(kind="recommendation", key=view.rec.key, accepted=view.status == "accepted",
-               confidence=view.rec.confidence, data=dict(view.rec.data), note=view.feedback)
-        except (NotImplementedError, AttributeError, TypeError, CioError) as exc:
-            log.info("analytics did not take the feedback (%s); it is stored on the recommendation", exc)
 
 
 __all__ = ["AdvisoryResult", "AdvisoryService", "ReportView", "StoredRecommendation"]
