@@ -12,9 +12,21 @@ runs each job once on waking, not sixty times).
 **Jobs** (``JOBS``): ``sync`` (every minute; each connection runs when its own interval, 15
 minutes by default, is due), ``payments`` (every minute: due payments), ``metrics`` (every 15
 minutes: every alert rule is measured), ``escalation`` (every minute), ``deliveries`` (every
-minute: notification retries), ``advisory`` (cron, default 07:00 Mon-Fri) and ``daily_summary``
-(cron, default 07:30 every day). ``set_schedule`` changes a cron (a cron that does not parse is
-refused with the reason).
+minute: notification retries), ``advisory`` (cron, default 07:00 Mon-Fri), ``daily_summary``
+(cron, default 07:30 every day: in the app and by e-mail with the PDF), ``forecast_snapshot``
+(cron, default Mondays 06:00: today's consolidated forecast is kept so the analytics engine's
+``analyze_outcomes`` can later compare it with what happened), ``learning`` (cron, default 02:00
+every day: the categoriser adapts to new lines and corrections; on Sundays (UTC) the forecast
+model too; "too little data to learn from" is a result, not a failure) and ``market`` (cron,
+default 17:30 UTC Mon-Fri, after the ECB publishes its reference rates around 16:00 CET: the
+watch list and FX rates from the market-data providers). ``set_schedule`` changes a cron (a
+cron that does not parse is refused with the reason).
+
+A job whose background session lacks the permission its work needs reports "skipped: no
+permission …" and succeeds (nothing to retry). The ``market`` job fails only when the service
+raises, or when no request could be answered at all (every provider failed with nothing
+cached); a provider failure with the cache served is reported in the result and is not a
+failure.
 
 **Failures.** A job that raises is retried with exponential backoff (``RETRY``: 1, 2, 4 minutes);
 when the retries are used up the "Job failed" alert is raised; the next success resolves it.
@@ -56,6 +68,7 @@ log = logging.getLogger(__name__)
 SYNC_TICK_SECONDS = 60
 PAYMENTS_TICK_SECONDS = 60
 MISFIRE_GRACE_SECONDS = 300
+METRICS_AFTER_START_SECONDS = 30
 RETRY = BackoffPolicy(base=60.0, cap=900.0, max_attempts=4, jitter=0.1)
 
 
@@ -76,7 +89,14 @@ JOBS: dict[str, JobDef] = {d.name: d for d in (
     JobDef("deliveries", "Retry failed notifications", "interval", "60", "job_deliveries"),
     JobDef("advisory", "Advisory report", "cron", "0 7 * * 1-5", "job_advisory"),
     JobDef("daily_summary", "Daily summary", "cron", "30 7 * * *", "job_daily_summary"),
+    JobDef("forecast_snapshot", "Forecast snapshot", "cron", "0 6 * * 1", "job_forecast_snapshot"),
+    JobDef("learning", "Adapt analytics models", "cron", "0 2 * * *", "job_learning"),
+    JobDef("market", "Fetch market data", "cron", "30 17 * * 1-5", "job_market"),
 )}
+
+
+class MarketDataUnavailable(CioError):
+    """The ``market`` job got no usable answer at all (every request failed, nothing cached)."""
 
 
 _DOW = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -212,6 +232,13 @@ class BackgroundJobs:
 
             self._unwire = wire(self.ws)
         if not paused:
+            # the alert rules are measured soon after start, not up to 15 minutes later: the
+            # treasurer opening the app should see today's breaches in the Alerts panel
+            job = self._scheduler.get_job("metrics")
+            if job is not None and job.next_run_time is not None:
+                soon = datetime.now(timezone.utc) + timedelta(seconds=METRICS_AFTER_START_SECONDS)
+                if job.next_run_time > soon:
+                    job.modify(next_run_time=soon)
             self._scheduler.resume()
             log.info("background jobs started for %s", self.ws.ctx.actor)
 
@@ -284,7 +311,7 @@ class BackgroundJobs:
         self.ws.ctx.bus.publish("jobs.changed", job=name, paused=False)
 
     def set_schedule(self, name: str, cron: str) -> None:
-        """Change a cron job's schedule (advisory report, daily summary); stored and applied."""
+        """Change a cron job's schedule (``kind == "cron"`` in ``JOBS``); stored and applied."""
         d = JOBS.get(name)
         if d is None or d.kind != "cron":
             raise ValidationError(f"'{name}' has a fixed interval; only "
@@ -404,6 +431,51 @@ class BackgroundJobs:
 
     def job_daily_summary(self) -> str:
         return "daily summary: " + self.ws.notifications.send_daily_summary().summary()
+
+    def job_forecast_snapshot(self) -> str:
+        if not self.ws.ctx.require_session().can(Permission.BUDGET_MANAGE):
+            return "skipped: no permission to save forecast snapshots (budget.manage)"
+        snapshot_id = self.ws.forecasts.save_snapshot()
+        return f"forecast snapshot {snapshot_id} saved"
+
+    def job_learning(self) -> str:
+        """The categoriser every run; the forecast model too on Sundays (UTC)."""
+        if not self.ws.ctx.require_session().can(Permission.BUDGET_MANAGE):
+            return "skipped: no permission to train analytics models (budget.manage)"
+        kinds = ["categoriser"]
+        if self.ws.ctx.now().astimezone(timezone.utc).weekday() == 6:
+            kinds.append("forecast")
+        parts = []
+        for kind in kinds:
+            try:
+                version = self.ws.analytics.adapt_model(kind)
+            except ValidationError as exc:
+                if exc.field != "history":
+                    raise
+                parts.append(f"{kind}: not enough data to learn from yet ({exc.reason})")
+                continue
+            parts.append(f"{kind}: up to date (nothing new since the active version)" if version is None
+                         else f"{kind}: version {version.version} trained on {version.samples} samples")
+        return "; ".join(parts)
+
+    def job_market(self) -> str:
+        if not self.ws.ctx.require_session().can(Permission.MARKET_READ):
+            return "skipped: no permission to read market data (market.read)"
+        report = self.ws.market.fetch_market_data()
+        if not report.outcomes:
+            return "market data: nothing to fetch (no enabled provider or watched symbol)"
+        problems = report.problems()
+        if all(o.status == "failed" for o in report.outcomes):
+            raise MarketDataUnavailable("market data: nothing could be fetched and nothing is cached: "
+                                        + "; ".join(o.describe() for o in problems))
+        counts: dict[str, int] = {}
+        for o in report.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        text = (f"market data: {', '.join(f'{n} {st}' for st, n in sorted(counts.items()))}; "
+                f"{report.prices_written} prices and {report.fx_written} FX rates written")
+        if problems:
+            text += "; problems: " + "; ".join(o.describe() for o in problems)
+        return text
 
     # -- the ticks (kept for direct calls: they never raise) ------------------------------------
     def sync_tick(self) -> None:

@@ -18,6 +18,10 @@ Escalation (property 38): a critical alert nobody acknowledged moves one step up
 escalation path every ``escalation_minutes``; each step is a row in ``alert_escalations`` and
 an audit entry, and the next person is notified.
 
+Daily summary: ``send_daily_summary`` delivers the text in the app and by e-mail with the same
+content as a PDF attached (``summary_document`` → ``reports.export_report``); a PDF that cannot
+be rendered is logged and the text summary goes out without it.
+
 Channel settings live in ``app_meta`` (``notify.smtp.*``, ``notify.sms.*``); the SMTP password and
 the SMS API key only field-encrypted (AES-GCM under the database's data key).
 """
@@ -27,11 +31,13 @@ from __future__ import annotations
 import logging
 import math
 import random
+import tempfile
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import func, select, update
@@ -43,6 +49,7 @@ from cio_desktop.errors import NotFound, ValidationError
 from cio_desktop.events import EventBus
 from cio_desktop.integrations.notify.base import ChannelUnavailable, DeliveryFailed, OutgoingMessage
 from cio_desktop.integrations.notify.desktop import DesktopNotifier, NoDesktop
+from cio_desktop.reports import Column, Period, ReportDocument, Section, Table, Text, export_report
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.audit import audit_log
 from cio_desktop.services.base import Service, action
@@ -80,15 +87,6 @@ def install_desktop_notifier(bus: EventBus, notifier: DesktopNotifier) -> Callab
 def desktop_notifier(bus: EventBus) -> DesktopNotifier:
     with _DESKTOP_LOCK:
         return _DESKTOP.get(bus) or NoDesktop()
-
-
-#: the daily summary's PDF renderer (issue 11 registers one: ``register_summary_pdf``)
-_SUMMARY_PDF: list[Callable[["DailySummary"], bytes]] = []
-
-
-def register_summary_pdf(renderer: Callable[["DailySummary"], bytes]) -> None:
-    """Issue 11's hook: ``renderer(summary) -> PDF bytes``, attached to the summary e-mail."""
-    _SUMMARY_PDF[:] = [renderer]
 
 
 # -- views ---------------------------------------------------------------------------------------
@@ -202,6 +200,37 @@ class DailySummary:
                 lines.append("  none")
             lines.append("")
         return "\n".join(lines)
+
+
+# -- the daily summary as a report document and PDF ----------------------------------------------
+SUMMARY_COLUMNS = (Column("Item"), Column("Value"))
+
+
+def summary_document(summary: DailySummary) -> ReportDocument:
+    """The summary as a :class:`ReportDocument`: one section per summary section, its rows a
+    two-column table; a section that could not be read says why (``Section.no_data``)."""
+    day = summary.generated_at.date()
+    doc = ReportDocument("Daily treasury summary", Period(day, day, f"{day:%A %d %B %Y}"),
+                         subtitle=f"Prepared for {summary.username}" if summary.username else "",
+                         generated_at=summary.generated_at, generated_by=summary.username)
+    for s in summary.sections:
+        if s.unavailable:
+            doc.add(Section(s.title, no_data=s.unavailable))
+            continue
+        section = doc.add(Section(s.title))
+        if s.rows:
+            section.add(Table("", SUMMARY_COLUMNS, rows=[tuple(r) for r in s.rows]))
+        else:
+            section.add(Text("None."))
+    return doc
+
+
+def summary_pdf(summary: DailySummary) -> bytes:
+    """The summary rendered as PDF (through ``export_report`` into a temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="cio-summary-") as folder:
+        target = export_report(summary_document(summary), "pdf",
+                               Path(folder) / f"summary-{summary.generated_at:%Y-%m-%d}.pdf")
+        return target.read_bytes()
 
 
 def _view(n: Notification) -> NotificationView:
@@ -800,22 +829,24 @@ class NotificationsService(Service):
 
     @action(Permission.ALERTS_READ, description="send the daily summary")
     def send_daily_summary(self, recipients: Sequence[str] | None = None) -> DeliveryReport:
-        """The summary in the app and by e-mail (with the PDF once a renderer is registered),
-        to every user who wants it (default: the acting user)."""
+        """The summary in the app and by e-mail with the PDF attached, to every user who wants
+        it (default: the acting user). When the PDF cannot be rendered the text summary still
+        goes out (the failure is logged)."""
         summary = self.daily_summary()
-        attachments: tuple[tuple[str, str, bytes], ...] = ()
-        if _SUMMARY_PDF:
-            try:
-                attachments = ((f"summary-{summary.generated_at:%Y-%m-%d}.pdf", "application/pdf",
-                                _SUMMARY_PDF[0](summary)),)
-            except Exception:  # noqa: BLE001 — the text summary still goes out
-                log.exception("the daily summary PDF could not be rendered")
-        message = OutgoingMessage(f"Daily treasury summary {summary.generated_at:%Y-%m-%d}", summary.text(),
-                                  "info", "alerts", "summary", attachments)
         users = list(recipients or [self.ctx.actor])
         with self.ctx.db.unit_of_work(write=False) as uow:
             users = [u for u in users if load_prefs(uow, u).daily_summary]
+        if not users:
+            return DeliveryReport(())
+        attachments: tuple[tuple[str, str, bytes], ...] = ()
+        try:
+            attachments = ((f"summary-{summary.generated_at:%Y-%m-%d}.pdf", "application/pdf",
+                            summary_pdf(summary)),)
+        except Exception:  # noqa: BLE001 — the text summary still goes out
+            log.exception("the daily summary PDF could not be rendered; sending the text summary only")
+        message = OutgoingMessage(f"Daily treasury summary {summary.generated_at:%Y-%m-%d}", summary.text(),
+                                  "info", "alerts", "summary", attachments)
         report = self._deliver(recipients=users, severity="info", message=message, kind="summary", alert_id=None,
-                               force_channels={"in_app", "email"}) if users else DeliveryReport(())
+                               force_channels={"in_app", "email"})
         # the summary is an explicit request: in-app always, e-mail when the user gave an address
         return report

@@ -259,21 +259,52 @@ def test_measures_on_the_demo_company(demo_ws):
     assert partial.sections[2].unavailable   # a viewer may not read payments: says so
 
 
-def test_daily_summary_email_carries_registered_pdf(ws, smtp_server, notify_pki):  # noqa: F811
+def _pdf_text(data: bytes) -> str:
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        return " ".join(" ".join(page.get_textpage().get_text_range().split()) for page in pdf)
+    finally:
+        pdf.close()
+
+
+def test_daily_summary_email_carries_the_pdf(ws, smtp_server, notify_pki, monkeypatch, caplog):  # noqa: F811
     from cio_desktop.services import notifications as n
 
     smtp_server.reset()
     configure_channels(ws, notify_pki, smtp_server, None)
     _treasurer(ws)
-    n.register_summary_pdf(lambda summary: b"%PDF-1.4 test")
-    try:
-        report = ws.notifications.send_daily_summary()
-    finally:
-        n._SUMMARY_PDF.clear()
+    report = ws.notifications.send_daily_summary()
     assert report.channels_for("treasurer") == {"in_app", "email"}
     mail = smtp_server.messages[-1]
-    names = [part.get_filename() for part in mail.walk() if part.get_filename()]
-    assert names and names[0].endswith(".pdf")
+    parts = [part for part in mail.walk() if part.get_filename()]
+    assert len(parts) == 1 and parts[0].get_filename() == f"summary-{ws.ctx.now():%Y-%m-%d}.pdf"
+    assert parts[0].get_content_type() == "application/pdf"
+    pdf = parts[0].get_payload(decode=True)
+    assert pdf.startswith(b"%PDF")
+    text = _pdf_text(pdf)
+    summary = ws.notifications.daily_summary()
+    assert "Daily treasury summary" in text
+    for section in summary.sections:
+        assert section.title in text, section.title
+    # a section that could not be read says so in the PDF too
+    missing = n.DailySummary(ws.ctx.now(), "treasurer",
+                             (n.SummarySection("Payments due today", unavailable="no access"),
+                              n.SummarySection("Open alerts", (("critical", "2"),))))
+    text = _pdf_text(n.summary_pdf(missing))
+    assert "No data: no access" in text and "critical" in text
+    # the PDF cannot be rendered: the text summary still goes out, and the failure is logged
+    monkeypatch.setattr(n, "summary_pdf", lambda summary: (_ for _ in ()).throw(RuntimeError("no fonts")))
+    smtp_server.reset()
+    with caplog.at_level("ERROR", logger=n.__name__):
+        report = ws.notifications.send_daily_summary()
+    assert report.channels_for("treasurer") == {"in_app", "email"}
+    mail = smtp_server.messages[-1]
+    assert not [part for part in mail.walk() if part.get_filename()]
+    assert "Balances by currency" in (mail.get_payload() if not mail.is_multipart() else
+                                      mail.get_payload(0).get_payload(decode=True).decode())
+    assert "PDF could not be rendered" in caplog.text
 
 
 def test_domain_edge_cases():

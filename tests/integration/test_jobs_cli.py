@@ -14,7 +14,8 @@ def test_jobs_commands(tmp_path, initialised):  # noqa: F811
     r = cli(tmp_path, "jobs", "list", *base, "--json", stdin=PASSWORD + "\n")
     assert r.returncode == 0, r.stderr
     jobs = {j["name"]: j for j in json.loads(r.stdout)}
-    assert {"sync", "payments", "metrics", "escalation", "deliveries", "daily_summary", "advisory"} == set(jobs)
+    assert {"sync", "payments", "metrics", "escalation", "deliveries", "daily_summary", "advisory",
+            "forecast_snapshot", "learning", "market"} == set(jobs)
     assert jobs["advisory"]["paused"] is True and jobs["sync"]["next_run"]
     r = cli(tmp_path, "jobs", "run", "escalation", *base, stdin=PASSWORD + "\n")
     assert r.returncode == 0 and "escalation: ok" in r.stdout, r.stderr

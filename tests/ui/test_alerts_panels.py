@@ -3,6 +3,8 @@ the demo company (workers run at once, offscreen)."""
 
 from __future__ import annotations
 
+from cio_desktop.jobs.scheduler import JOBS
+
 import os
 from pathlib import Path
 
@@ -121,7 +123,7 @@ def test_jobs_panel_lists_runs_and_pauses(qtbot, demo_ws):  # noqa: ANN001
     panel = open_panel(qtbot, demo_ws, JobsPanel)
     try:
         assert not panel.app.extra["errors"]
-        assert panel.model.rowCount() == 7
+        assert panel.model.rowCount() == len(JOBS)
         assert panel.select_job("escalation")
         panel.run_selected()
         assert "ok" in panel.last_message
