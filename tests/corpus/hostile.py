@@ -48,6 +48,21 @@ class Reader:
     #: for readers with no line numbers (settings: tomllib keeps none), the error must name this
     #: field instead
     field_in_text: str = ""
+    #: the hostile file's suffix where the reader goes by it (budget: .csv or .xlsx)
+    suffix: str = ""
+    #: a binary format with no legitimate variant (a backup): every case must be refused
+    refuses_all: bool = False
+    #: a pytest fixture that makes the real sample at test time (a backup of the corpus
+    #: database); ``sample`` is then a stand-in used only to decide which cases apply
+    sample_fixture: str = ""
+    #: a format built from text (Excel): value cases edit ``text_sample`` and convert it
+    text_sample: bytes = b""
+    from_text: Callable[[bytes], bytes] | None = None
+    #: what a correct read of an accepted file returns (statement readers are checked in the test)
+    accepted_ok: Callable[[object], bool] | None = None
+    #: case name → the product bug that makes this reader fail it (run as xfail(strict=True), so
+    #: the fix turns it into a failure that asks for the entry to be removed)
+    known_bugs: dict | None = None
 
 
 def _sub_first(data: bytes, pattern: str, replacement: str) -> bytes | None:
@@ -64,7 +79,8 @@ def value_case(site: str, variant: str) -> Callable[[Reader], bytes | None]:
         pattern, replacements = reader.value_sites[site]
         if variant not in replacements:
             return None
-        return _sub_first(reader.sample, pattern, replacements[variant])
+        data = _sub_first(reader.text_sample or reader.sample, pattern, replacements[variant])
+        return reader.from_text(data) if data is not None and reader.from_text else data
     return build
 
 

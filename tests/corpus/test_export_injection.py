@@ -69,8 +69,42 @@ def export_rebalancing(ws, tmp_path: Path) -> Path:  # noqa: ANN001
     return svc.export_rebalancing_csv(proposal, tmp_path / "plan.csv", svc.assess_impact(proposal.plan.trades))
 
 
+def export_board_pack_csv(ws, tmp_path: Path) -> Path:  # noqa: ANN001
+    """The board pack's CSV format (reports/csv.py: a zip of one CSV per table) through
+    ``export_report``, with formula text in headings, section and table titles and cells. The
+    zip's CSV files are read back and written into one CSV, cell for cell, for the checks."""
+    import io
+    import zipfile
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    from cio_desktop.reports import Column, Period, ReportDocument, Section, Table, export_report
+
+    doc = ReportDocument("Board pack", Period(date(2026, 10, 1), date(2026, 10, 31)),
+                         generated_at=datetime(2026, 11, 2, tzinfo=timezone.utc), generated_by="treasurer",
+                         audience="Board of directors")
+    section = doc.add(Section(FORMULAS[0]))
+    columns = [Column("Counterparty"), Column("Amount", "decimal", currency="EUR"), Column(FORMULAS[4]),
+               Column("Share", "percent")]
+    section.add(Table(FORMULAS[1], columns, rows=[
+        (formula, Decimal(f"-{i + 1}.25"), FORMULAS[-1 - i], -0.05 * i) for i, formula in enumerate(FORMULAS)]))
+    doc.add(Section("Second")).add(Table("Notes", [Column("Note")], rows=[(f,) for f in FORMULAS]))
+    pack = export_report(doc, "csv", tmp_path / "board-pack.zip")
+    out = tmp_path / "board-pack.csv"
+    with zipfile.ZipFile(pack) as zf, out.open("w", newline="", encoding="utf-8") as fh:
+        names = [n for n in zf.namelist() if n.endswith(".csv")]
+        assert len(names) == 2, names
+        w = csv.writer(fh)
+        for name in names:
+            raw = zf.read(name).decode("utf-8")
+            assert raw.startswith("\ufeff") and "\ufeff" not in raw[1:], f"{name}: one BOM, at the start"
+            w.writerows(csv.reader(io.StringIO(raw[1:], newline="")))
+    return out
+
+
 EXPORTERS = [pytest.param("ws", export_ledger, id="ledger_export_csv"),
-             pytest.param("demo_ws", export_rebalancing, id="rebalancing_export_csv")]
+             pytest.param("demo_ws", export_rebalancing, id="rebalancing_export_csv"),
+             pytest.param("ws", export_board_pack_csv, id="board_pack_csv_zip")]
 
 
 @pytest.mark.parametrize("fixture,export", EXPORTERS)
