@@ -72,6 +72,11 @@ def normalise_period(value: str) -> str:
     return f"{int(m.group(1)):04d}-{int(m.group(2)):02d}"
 
 
+#: like the ledger's bound on amounts: a budget line at or above this is a typo or a hostile
+#: file, and bigger numbers would not fit the integer minor units of the database
+MAX_BUDGET_AMOUNT = Decimal(10) ** 15
+
+
 def parse_amount(value: object) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"'{value}' is not a number")
@@ -92,6 +97,9 @@ def parse_amount(value: object) -> Decimal:
         raise ValueError(f"'{value}' is not a number")
     if amount < 0:
         raise ValueError(f"'{value}' is negative: budget amounts are magnitudes (income or spending)")
+    if amount >= MAX_BUDGET_AMOUNT:
+        raise ValueError(f"'{text[:24]}{'…' if len(text) > 24 else ''}' is beyond any plausible budget "
+                         f"(at most {MAX_BUDGET_AMOUNT:,.0f})")
     if amount != amount.quantize(Decimal("0.01")):
         raise ValueError(f"'{value}' has more than two decimal places")
     return amount.quantize(Decimal("0.01"))

@@ -774,7 +774,15 @@ def parse_sanctions_csv(text: str, source: str = "sanctions list") -> list[Sanct
                 continue
             if len(row) != len(header):
                 raise ValidationError(f"{len(row)} fields, the header has {len(header)}", source=source, line=line)
+            for h, cell in zip(header, row):
+                bad = next((c for c in cell if ord(c) < 32 and c not in "\t"), None)
+                if bad is not None:
+                    raise ValidationError(f"the {h} contains a control character (U+{ord(bad):04X}): "
+                                          "binary data or a damaged file", source=source, line=line, field=h)
             get = lambda h: row[idx[h]].strip() if h in idx else ""  # noqa: E731
+            for h in ("list", "reference"):
+                if len(get(h)) > 64:
+                    raise ValidationError(f"a {h} is at most 64 characters", source=source, line=line, field=h)
             name = " ".join(get("name").split())
             if not name:
                 raise ValidationError("the name is empty", source=source, line=line, field="name")
@@ -790,7 +798,7 @@ def parse_sanctions_csv(text: str, source: str = "sanctions list") -> list[Sanct
             if key in seen:
                 continue
             seen.add(key)
-            out.append(SanctionsEntry(name, key, country, get("list")[:64], get("reference")[:64]))
+            out.append(SanctionsEntry(name, key, country, get("list"), get("reference")))
     except csv.Error as exc:
         raise ValidationError(f"not a valid CSV file ({exc})", source=source, line=reader.line_num) from None
     if not out:

@@ -94,22 +94,13 @@ def _budget_ok(result) -> bool:  # noqa: ANN001
     return result.lines == lines and result.created + result.updated == lines
 
 
-_HUGE_BUDGET = ("product bug: parse_amount (cio_desktop/domain/budget.py) quantizes a 40-digit amount "
-                "beyond the decimal context's 28 digits and raises decimal.InvalidOperation, a traceback "
-                "instead of a located refusal")
-
 
 READERS += [
-    Reader("budget_csv", BUDGET_CSV, suffix=".csv", value_sites=_BUDGET_SITES, accepted_ok=_budget_ok,
-           known_bugs={"huge_amount": _HUGE_BUDGET}),
+    Reader("budget_csv", BUDGET_CSV, suffix=".csv", value_sites=_BUDGET_SITES, accepted_ok=_budget_ok),
     Reader("budget_xlsx", csv_to_xlsx(BUDGET_CSV), suffix=".xlsx", value_sites=_BUDGET_SITES,
-           text_sample=BUDGET_CSV, from_text=csv_to_xlsx, accepted_ok=_budget_ok,
-           known_bugs={"huge_amount": _HUGE_BUDGET}),
+           text_sample=BUDGET_CSV, from_text=csv_to_xlsx, accepted_ok=_budget_ok),
     # an accepted list is compared with the sample's entries in read_sanctions
-    Reader("sanctions_csv", SANCTIONS_CSV, suffix=".csv", known_bugs={"nul_bytes": (
-        "product bug: import_sanctions (cio_desktop/services/compliance.py, domain parse_sanctions_csv) "
-        "accepts a file with NUL bytes and stores them in an entry (reference 'EU-20' + 59 NULs, cut "
-        "to 64 characters) where the statement readers refuse binary data")}),
+    Reader("sanctions_csv", SANCTIONS_CSV, suffix=".csv"),
     # the real sample, a backup of the corpus database, is made by the fixture at test time
     Reader("backup_restore", b"\x00" * 4096, suffix=".cio", refuses_all=True,
            sample_fixture="corpus_backup_sample"),
