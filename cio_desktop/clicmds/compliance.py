@@ -2,7 +2,8 @@
 
 ``cio-desktop compliance rules [--all]`` · ``standing`` · ``apply FILE.json`` (add / change /
 retire rules: a JSON list of changes, MFA) · ``import-sanctions FILE.csv`` (MFA) ·
-``report --from YYYY-MM-DD --to YYYY-MM-DD --out FILE.csv|FILE.json`` · ``checks [--from --to]``.
+``report --from YYYY-MM-DD --to YYYY-MM-DD --out FILE`` (the format from the extension: ``.pdf``,
+``.xlsx`` Excel, ``.zip`` one CSV per table, ``.csv`` one CSV, ``.json``) · ``checks [--from --to]``.
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
     p.add_argument("--violations", action="store_true", help="only blocked, warned or overridden checks")
     p.set_defaults(func=cmd_checks)
-    p = comp.add_parser("report", parents=[common], help="the regulator's report for a period, CSV or JSON")
+    p = comp.add_parser("report", parents=[common],
+                        help="the regulator's report for a period: PDF, Excel, CSV (zip or one file) or JSON")
     p.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
     p.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
-    p.add_argument("--out", required=True, metavar="FILE.csv|FILE.json")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="the format follows the extension: .pdf, .xlsx (Excel), .zip (one CSV per table), "
+                        ".csv (one CSV) or .json")
     p.set_defaults(func=cmd_report)
     return {"compliance"}
 
@@ -127,13 +131,20 @@ def cmd_checks(args: argparse.Namespace, io) -> int:  # noqa: ANN001
 
 def cmd_report(args: argparse.Namespace, io) -> int:  # noqa: ANN001
     from cio_desktop.cli import _emit
+    from cio_desktop.errors import ValidationError
+    from cio_desktop.services.compliance import report_format
+
+    try:                              # an unknown extension is refused before opening the database
+        fmt = report_format(args.out)
+    except ValidationError as exc:
+        raise ValidationError(exc.reason, field="--out") from None
 
     def go(ws):  # noqa: ANN001, ANN202
         report = ws.compliance.generate_compliance_report(args.start, args.end)
-        return report, ws.compliance.export_report(report, args.out)
+        return report, ws.compliance.export_report(report, args.out, fmt)
 
     report, path = _run(args, io, go)
-    _emit(args, {"path": str(path), "sha256": report.sha256, "checks": len(report.checks),
+    _emit(args, {"path": str(path), "format": fmt, "sha256": report.sha256, "checks": len(report.checks),
                  "violations": len(report.violations), "warnings": len(report.warnings)},
           f"compliance report {report.period_start} … {report.period_end} written to {path}: "
           f"{len(report.checks)} check(s), {len(report.violations)} violation(s), {len(report.warnings)} "

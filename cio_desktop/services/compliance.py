@@ -21,7 +21,10 @@ How it hangs together:
 * **Reports**: :meth:`ComplianceService.generate_compliance_report` gathers the period's rules in
   force (with versions), every check with its outcome, violations, warnings, overrides and the
   payments' approval trails, signs it with the generating user and time and hashes the content
-  (SHA-256 over canonical JSON); exported as JSON or CSV.
+  (SHA-256 over canonical JSON). :func:`compliance_document` lays it out as a ``ReportDocument``
+  for the report renderers; ``export_report`` writes PDF, Excel, the renderers' CSV zip, or the
+  report's own single CSV / JSON (format from the file's suffix), refusing a report whose
+  content no longer matches its hash.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ from cio_desktop.domain import compliance as dc
 from cio_desktop.domain.compliance import Outcome, RuleResult, RuleSpec, RuleType
 from cio_desktop.domain.money import Money
 from cio_desktop.errors import CioError, ComplianceViolation, NotFound, ValidationError
+from cio_desktop.reports import Column, Period, ReportDocument, Section, Table, Text
+from cio_desktop.reports import export_report as render_report
+from cio_desktop.reports.output import atomic_output, check_target
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.audit import audit_log
 from cio_desktop.services.base import Service, action
@@ -922,23 +928,32 @@ class ComplianceService(Service):
 
     @action(Permission.REPORTS_EXPORT, description="export a compliance report")
     def export_report(self, report: ComplianceReport, path: str | Path, fmt: str | None = None) -> Path:
-        """Write ``report`` as JSON or CSV (by ``fmt`` or the file's suffix); audited."""
+        """Write ``report`` as PDF, Excel, the renderers' CSV zip, one CSV or JSON (by ``fmt`` or
+        the file's suffix, see :func:`report_format`); refused when the content no longer matches
+        its hash. The file is rendered to a temporary file beside the target, one audit entry
+        (with the hash) is committed, then the file takes its final name; a failure on the way
+        leaves neither a file nor an entry. ``reports.exported`` is published."""
+        kind = report_format(path, fmt)
         target = Path(path).expanduser()
-        kind = (fmt or target.suffix.lstrip(".")).lower()
-        if kind not in ("json", "csv"):
-            raise ValidationError(f"export as .json or .csv, not '{kind or target.name}'", field="format")
         if not target.parent.is_dir():
             raise ValidationError(f"the folder {target.parent} does not exist", field="path")
         if not report.verify():
             raise ValidationError("the report's content no longer matches its hash", field="report")
-        data = report_json(report) if kind == "json" else report_csv(report)
-        with self.ctx.db.unit_of_work() as uow:
-            target.write_text(data, encoding="utf-8", newline="")
-            audit_log(uow, actor=self.ctx.actor, action="compliance.report_exported", entity="compliance_report",
-                      entity_id=report.sha256[:16], after={"file": target.name, "format": kind,
-                                                           "from": report.period_start, "to": report.period_end,
-                                                           "sha256": report.sha256}, at=self.ctx.now())
-        self.ctx.bus.publish("reports.exported", kind="compliance", path=str(target))
+        target = check_target(target)
+        # rendered outside the transaction (a big PDF must not hold the write lock); the file
+        # takes its final name only after the audit entry is committed
+        with atomic_output(target) as tmp:
+            if kind in DOCUMENT_FORMATS:
+                render_report(_document(report), DOCUMENT_FORMATS[kind], tmp)
+            else:
+                tmp.write_text(report_json(report) if kind == "json" else report_csv(report), encoding="utf-8",
+                               newline="")
+            with self.ctx.db.unit_of_work() as uow:
+                audit_log(uow, actor=self.ctx.actor, action="compliance.report_exported",
+                          entity="compliance_report", entity_id=report.sha256[:16],
+                          after={"file": target.name, "format": kind, "from": report.period_start,
+                                 "to": report.period_end, "sha256": report.sha256}, at=self.ctx.now())
+        self.ctx.bus.publish("reports.exported", kind="compliance", path=str(target), format=kind)
         return target
 
 
@@ -1092,7 +1107,7 @@ def build_report(uow: Session, start: date, end: date, *, generated_at: datetime
 def report_json(report: ComplianceReport) -> str:
     data = report.content()
     data["sha256"] = report.sha256
-    data["hash_algorithm"] = "SHA-256 over the canonical JSON of every other field (sorted keys, no spaces)"
+    data["hash_algorithm"] = HASH_ALGORITHM
     return json.dumps(data, indent=2, sort_keys=True, default=_json_default, ensure_ascii=False) + "\n"
 
 
@@ -1154,6 +1169,149 @@ def report_csv(report: ComplianceReport) -> str:
     w.writerow([])
     w.writerow(["report", "sha256", report.sha256])
     return buf.getvalue()
+
+
+# -- the report as a ReportDocument (PDF, Excel, CSV zip) -------------------------------------------------
+#: compliance export format → the report renderers' format name
+DOCUMENT_FORMATS = {"pdf": "pdf", "xlsx": "xlsx", "zip": "csv"}
+#: every export format, by file suffix; "csv" is the report's own single CSV, "zip" the renderers'
+#: one-CSV-per-table zip
+REPORT_SUFFIXES = {".pdf": "pdf", ".xlsx": "xlsx", ".zip": "zip", ".csv": "csv", ".json": "json"}
+_FORMAT_ALIASES = {"excel": "xlsx", "csv-zip": "zip", "csvzip": "zip"}
+HASH_ALGORITHM = "SHA-256 over the canonical JSON of every other field (sorted keys, no spaces)"
+
+
+def report_format(path: str | Path, fmt: str | None = None) -> str:
+    """The export format: ``fmt`` when given, otherwise from the file's suffix — ``pdf``,
+    ``xlsx``, ``zip`` (one CSV per table), ``csv`` (one CSV, sections one after another) or
+    ``json``. Anything else is refused with the choices in plain words."""
+    if fmt:
+        f = fmt.strip().lower().lstrip(".")
+        f = _FORMAT_ALIASES.get(f, f)
+        if f in REPORT_SUFFIXES.values():
+            return f
+        raise ValidationError(f"cannot export a compliance report as '{fmt}': use pdf, xlsx, zip, csv or json",
+                              field="format")
+    suffix = Path(path).suffix.lower()
+    if suffix in REPORT_SUFFIXES:
+        return REPORT_SUFFIXES[suffix]
+    what = f"a '{suffix}' file" if suffix else f"'{Path(path).name}' (no file extension)"
+    raise ValidationError(f"cannot export a compliance report as {what}: name the file .pdf, .xlsx (Excel), "
+                          ".zip (CSV files), .csv or .json", field="format")
+
+
+_SCOPE_LABELS = {"account_ids": "accounts", "portfolio_ids": "portfolios", "currencies": "currencies"}
+
+
+def _scope_text(scope: Any) -> str:
+    """A rule's scope in words: "accounts 1, 2; currencies EUR", or "all" when unrestricted."""
+    if not isinstance(scope, Mapping):
+        return json.dumps(scope, sort_keys=True, ensure_ascii=False, default=_json_default) if scope else "all"
+    parts = [f"{_SCOPE_LABELS.get(k, k)} {', '.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+             for k, v in sorted(scope.items()) if v not in (None, "", [], ())]
+    return "; ".join(parts) or "all"
+
+
+def _rules_text(results: Sequence[Mapping[str, Any]]) -> str:
+    return "; ".join(f"{r['rule']} v{r['version']}: {r['outcome']}" for r in results)
+
+
+def compliance_document(report: ComplianceReport) -> ReportDocument:
+    """``report`` laid out for the report renderers: signature (who, when, the content SHA-256),
+    rules in force with versions, every check with its outcome, violations and warnings,
+    overrides with who approved them, payment approval trails. Refuses a report whose content
+    no longer matches its hash (the document would show a hash that proves nothing)."""
+    if not report.verify():
+        raise ValidationError("the report's content no longer matches its hash", field="report")
+    return _document(report)
+
+
+def _document(report: ComplianceReport) -> ReportDocument:
+    period = Period(report.period_start, report.period_end)
+    doc = ReportDocument("Compliance report", period, subtitle="Rules, checks, violations, overrides and "
+                         "approval trails", generated_at=report.generated_at, generated_by=report.generated_by,
+                         audience="Compliance and the regulator")
+    at = report.generated_at.astimezone(timezone.utc) if report.generated_at.tzinfo else report.generated_at
+    sig = doc.add(Section("Signature"))
+    sig.add(Text(f"Generated by {report.generated_by} at {at:%Y-%m-%d %H:%M:%S} UTC for {period.label}: "
+                 f"{len(report.rules)} rule version(s) in force, {len(report.checks)} check(s), "
+                 f"{len(report.violations)} violation(s), {len(report.warnings)} warning(s), "
+                 f"{len(report.overrides)} override(s), {len(report.approval_trails)} payment trail(s)."))
+    sig.add(Text(f"Content SHA-256: {report.sha256}"))
+    sig.add(Text(f"The hash is {HASH_ALGORITHM}; the JSON export carries that content.", "note"))
+    sig.add(Table("Signature", [Column("Field"), Column("Value")], [
+        ("Period from", report.period_start.isoformat()), ("Period to", report.period_end.isoformat()),
+        ("Generated by", report.generated_by), ("Generated at (UTC)", f"{at:%Y-%m-%d %H:%M:%S}"),
+        ("Content SHA-256", report.sha256), ("Hash algorithm", HASH_ALGORITHM)]))
+
+    # Portrait A4 holds about seven columns once a date-time is among them: the wide records are
+    # split into tables that share a key (rule, check, payment); width hints keep words whole.
+    def text(title: str, width: float) -> Column:
+        return Column(title, width=width)
+
+    s = doc.add(Section("Rules in force"))
+    s.add(Table("Rules and limits",
+                [Column("Rule ID", "int"), text("Rule", 18), Column("Version", "int"), text("Type", 16),
+                 text("Severity", 9), text("Limit", 26), text("Scope", 18)],
+                [(r["rule_id"], r["name"], r["version"], dc.LABELS.get(r["type"], r["type"]), r["severity"],
+                  r["limit"], _scope_text(r["scope"])) for r in report.rules],
+                note="Every version in force at some moment of the period, a rule's versions one after another."))
+    s.add(Table("When each version applied",
+                [Column("Rule ID", "int"), Column("Version", "int"), Column("Valid from", "date"),
+                 Column("Valid to", "date"), text("Changed by", 12), Column("In force from", "datetime"),
+                 Column("In force until", "datetime")],
+                [(r["rule_id"], r["version"], r["valid_from"], r["valid_to"], r["author"], r["in_force_from"],
+                  r["in_force_until"]) for r in report.rules],
+                note="Times in UTC. Valid from/to: the dates the rule itself names; in force: from the change "
+                     "that created the version until the next one (empty: still current)."))
+
+    s = doc.add(Section("Checks"))
+    s.add(Table("Every check with its outcome",
+                [Column("Check", "int"), Column("Checked at", "datetime"), text("Operation", 19), text("Actor", 10),
+                 text("Outcome", 11), text("Subject", 20), text("Rules (version: outcome)", 20)],
+                [(c["check_id"], c["checked_at"], c["operation"], c["actor"], c["outcome"], c["subject"],
+                  _rules_text(c["rules"])) for c in report.checks],
+                note="Times in UTC."))
+
+    cols = [Column("Check", "int"), Column("Checked at", "datetime"), text("Rule", 16), Column("Version", "int"),
+            text("Outcome", 11), text("Limit", 13), text("Actual", 13), text("Message", 18)]
+
+    def breach_rows(items: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(v["check_id"], v["checked_at"], v["rule"], v["version"], v["outcome"], v["limit"], v["actual"],
+                 v["message"]) for v in items]
+
+    s = doc.add(Section("Violations and warnings"))
+    s.add(Table("Violations (blocked or overridden)", cols, breach_rows(report.violations),
+                note="The operation, who asked and what it was about: the check of the same number."))
+    s.add(Table("Warnings", cols, breach_rows(report.warnings)))
+
+    s = doc.add(Section("Overrides"))
+    s.add(Table("Overrides granted in the period",
+                [Column("Override", "int"), text("Rule", 15), text("For", 10), text("Reason", 18),
+                 text("Approved by", 13), Column("Approved at", "datetime"), Column("Expires at", "datetime"),
+                 Column("Used by check", "int")],
+                [(o["override_id"], o["rule"], f"{o['entity']} {o['entity_id']}", o["reason"], o["approved_by"],
+                  o["approved_at"], o["expires_at"], o["used_by_check"]) for o in report.overrides],
+                note="Times in UTC; an empty 'Used by check' means the override was not used."))
+
+    s = doc.add(Section("Payment approval trails"))
+    trails = report.approval_trails
+    s.add(Table("Payments checked in the period",
+                [Column("Payment", "int"), text("Amount", 16), text("Beneficiary", 22), text("Requested by", 12),
+                 text("Status", 14), Column("Approvals required", "int")],
+                [(t["payment_id"], t["amount"], t["beneficiary"], t["requested_by"], t["status"],
+                  t["required_approvals"]) for t in trails]))
+    s.add(Table("Approval decisions",
+                [Column("Payment", "int"), Column("At", "datetime"), text("Approver", 12), text("Decision", 10),
+                 text("Comment", 30)],
+                [(t["payment_id"], a["at"], a["approver"], a["decision"], a["comment"])
+                 for t in trails for a in t["approvals"]]))
+    s.add(Table("Status history",
+                [Column("Payment", "int"), Column("At", "datetime"), text("Actor", 12), text("From", 17),
+                 text("To", 17), text("Note", 20)],
+                [(t["payment_id"], e["at"], e["actor"], e["from"], e["to"], e["note"])
+                 for t in trails for e in t["history"]], note="Times in UTC."))
+    return doc
 
 
 # -- accepting a rebalancing plan (PortfolioService.accept_rebalancing delegates here) ---------------------

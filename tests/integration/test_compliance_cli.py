@@ -1,5 +1,6 @@
 """``cio-desktop compliance`` end to end in a subprocess: apply rules (MFA), list them, import a
-sanctions list (a malformed one refused with file, line and field), standing and the report."""
+sanctions list (a malformed one refused with file, line and field), standing and the report (CSV,
+PDF; an unknown extension refused in plain words)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,24 @@ def test_cli_compliance_rules_sanctions_standing_report(tmp_path, initialised): 
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert rows[-1] == ["report", "sha256", summary["sha256"]]
     assert [row[3] for row in rows if row and row[0] == "rule"] == ["Cap", "Buffer"]
+    pdf = tmp_path / "report.pdf"
+    r = run("report", "--from", today, "--to", today, "--out", str(pdf))
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["format"] == "pdf" and summary["path"] == str(pdf)
+    text = _pdf_text(pdf)
+    assert summary["sha256"] in text and "Cap" in text and "Buffer" in text
+    r = run("report", "--from", today, "--to", today, "--out", str(tmp_path / "report.docx"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "cannot export a compliance report as a '.docx' file" in r.stderr and ".pdf, .xlsx" in r.stderr
+    assert not (tmp_path / "report.docx").exists()
+
+
+def _pdf_text(path) -> str:  # noqa: ANN001
+    import pypdfium2
+
+    pdf = pypdfium2.PdfDocument(str(path))
+    try:
+        return "\n".join(page.get_textpage().get_text_range() for page in pdf)
+    finally:
+        pdf.close()

@@ -99,6 +99,54 @@ def test_report_export_writes_csv_with_its_hash(panel, tmp_path, demo_ws) -> Non
     assert panel.last_report.sha256 in panel.report_label.text()
 
 
+def test_report_dialog_offers_pdf_and_excel_and_exports_them(panel, tmp_path, demo_ws, monkeypatch) -> None:  # noqa: ANN001
+    import pypdfium2
+
+    from cio_desktop.reports.excel import read_tables
+    from cio_desktop.ui.panels import compliance as module
+    from tests.compliance_fixtures import known_beneficiaries, open_account, schedule, set_rules
+
+    known_beneficiaries(demo_ws)            # a rule and a checked payment on the test clock's day
+    set_rules(demo_ws, {"name": "Panel test cap", "type": "max_single_payment",
+                        "parameters": {"amount": "1000000", "currency": "EUR"}})
+    schedule(demo_ws, open_account(demo_ws), "250")
+    make_session(demo_ws, "auditor")
+    asked: list[str] = []
+    answer: list[tuple[str, str]] = [(str(tmp_path / "board"), "Excel (*.xlsx)")]
+
+    def fake_save(parent, title, name, filters):  # noqa: ANN001, ANN202
+        asked.append(filters)
+        return answer[0]
+
+    monkeypatch.setattr(module.QFileDialog, "getSaveFileName", staticmethod(fake_save))
+    day = demo_ws.ctx.now().date()
+    panel.report_from.setDate(panel.report_to.date())
+    panel.report_button.click()
+    filters = asked[0].split(";;")
+    assert filters[:2] == ["PDF (*.pdf)", "Excel (*.xlsx)"] and "CSV (*.csv)" in filters and "JSON (*.json)" in filters
+    assert panel.app.extra["errors"] == []
+    xlsx = tmp_path / "board.xlsx"                      # the chosen filter's extension was added
+    report = panel.last_report
+    assert report is not None and report.period_start == report.period_end == day
+    (checks,) = [rows for h, rows in read_tables(xlsx) if h[:2] == ["Check", "Checked at"] and "Subject" in h]
+    assert [(r[0], r[2], r[4], r[6]) for r in checks] == [
+        (c["check_id"], c["operation"], c["outcome"], "; ".join(f"{x['rule']} v{x['version']}: {x['outcome']}"
+                                                             for x in c["rules"])) for c in report.checks]
+    assert [r[2] for r in checks] == ["payment.schedule"] and "Panel test cap v1: pass" in checks[0][6]
+
+    answer[0] = (str(tmp_path / "signed.pdf"), "Excel (*.xlsx)")   # a typed extension wins
+    panel.report_button.click()
+    doc = pypdfium2.PdfDocument(str(tmp_path / "signed.pdf"))
+    try:
+        text = "\n".join(page.get_textpage().get_text_range() for page in doc)
+    finally:
+        doc.close()
+    assert panel.last_report.sha256 in text and panel.last_report.sha256 in panel.report_label.text()
+    assert [r["name"] for r in panel.last_report.rules] == ["Panel test cap"]
+    assert "Panel test cap" in " ".join(text.split())
+    assert not (tmp_path / "signed.pdf.xlsx").exists()
+
+
 def test_accept_plan_runs_the_compliance_check(qtbot, demo_ws) -> None:  # noqa: ANN001
     make_session(demo_ws, "treasurer")
     p = open_panel(qtbot, demo_ws, PortfolioPanel)

@@ -1,6 +1,7 @@
 """Compliance panel: the live standing of every rule (limit, actual, headroom; breaches in red),
 the rule set with its editor (add, change, retire — MFA-gated), the sanctions-list import, the
-violations log and the regulator's report (CSV or JSON). Service calls run in the worker pool.
+violations log and the regulator's report (PDF, Excel, CSV or JSON). Service calls run in the
+worker pool.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDateEdit, QDialog, QDialogButtonBox, 
 from cio_desktop.domain.compliance import LABELS, RuleType
 from cio_desktop.errors import CioError, ValidationError
 from cio_desktop.security.permissions import Permission
-from cio_desktop.services.compliance import CheckView, RuleChange, RuleView, StandingRow
+from cio_desktop.services.compliance import REPORT_SUFFIXES, CheckView, RuleChange, RuleView, StandingRow
 from cio_desktop.ui.dialogs.common import confirm
 from cio_desktop.ui.dialogs.mfa import run_sensitive
 from cio_desktop.ui.models.portfolio_models import ROW_ROLE, Column, RowsModel
@@ -90,6 +91,23 @@ def violation_rows(checks: list[CheckView]) -> list[dict]:
              "actor": c.actor, "blocked": c.outcome == "block",
              "_tooltip": "\n".join(f"{r.rule_name} v{r.rule_version} — limit {r.limit}; actual {r.actual}"
                                    for r in c.breaches)} for c in checks]
+
+
+#: the report tab's export choices (file-dialog filters), the first one preselected
+REPORT_FILTERS = (("PDF", ".pdf"), ("Excel", ".xlsx"), ("CSV files in a zip", ".zip"), ("CSV", ".csv"),
+                  ("JSON", ".json"))
+REPORT_FILTER = ";;".join(f"{label} (*{suffix})" for label, suffix in REPORT_FILTERS)
+
+
+def with_report_suffix(path: str, chosen_filter: str) -> str:
+    """``path`` as typed in the save dialog, with the chosen filter's extension added when it
+    has none the export knows (so "report" under "Excel" becomes "report.xlsx")."""
+    if Path(path).suffix.lower() in REPORT_SUFFIXES:
+        return path
+    for _label, suffix in REPORT_FILTERS:
+        if chosen_filter.strip().endswith(f"(*{suffix})"):
+            return path + suffix
+    return path + REPORT_FILTERS[0][1]
 
 
 class RuleDialog(QDialog):
@@ -297,7 +315,7 @@ class CompliancePanel(Panel):
         rf.addRow(self.report_button)
         self.report_label = QLabel("Rules in force with versions, every check with its outcome, violations, "
                                    "warnings, overrides and payment approval trails; signed with your name and "
-                                   "the time, with a SHA-256 of the content. CSV or JSON.")
+                                   "the time, with a SHA-256 of the content. PDF, Excel, CSV or JSON.")
         self.report_label.setObjectName("reportSummary")
         self.report_label.setWordWrap(True)
         self.report_label.setProperty("hint", True)
@@ -421,11 +439,9 @@ class CompliancePanel(Panel):
     def _report_clicked(self) -> None:
         start, end = self.period()
         path, chosen = QFileDialog.getSaveFileName(self, "Export compliance report",
-                                                   f"compliance-{start}-{end}.csv", "CSV (*.csv);;JSON (*.json)")
+                                                   f"compliance-{start}-{end}.pdf", REPORT_FILTER)
         if path:
-            if not Path(path).suffix:
-                path += ".json" if "json" in chosen.lower() else ".csv"
-            self.export_report_to(path, start, end)
+            self.export_report_to(with_report_suffix(path, chosen), start, end)
 
     def export_report_to(self, path: str | Path, start: date | None = None, end: date | None = None) -> None:
         if start is None or end is None:
