@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
+import socket
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -54,6 +56,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import or_, update
 
 from cio_desktop.domain.retry import BackoffPolicy
 from cio_desktop.errors import CioError, NotAuthenticated, ValidationError
@@ -162,6 +165,15 @@ class JobInfo:
     next_retry_at: datetime | None
 
 
+def claim_window(d: JobDef) -> timedelta:
+    """How long a scheduled run's claim keeps other schedulers off the job: half the interval for
+    an interval job (several schedulers then take turns, about one run per interval), 10 minutes
+    for a cron job (the same slot fires on every workstation within the misfire grace)."""
+    if d.kind == "interval":
+        return timedelta(seconds=max(10, int(d.default) // 2))
+    return timedelta(minutes=10)
+
+
 @dataclass(frozen=True)
 class JobResult:
     name: str
@@ -183,7 +195,7 @@ def run_job(name: str) -> None:
     if runner is None:
         log.warning("job %s fired with no background jobs running in this process", name)
         return
-    runner.run(name.split(".")[0])
+    runner.run(name.split(".")[0], scheduled=True)
 
 
 def background_workspace(workspace, session: AuthSession):  # noqa: ANN001, ANN201
@@ -332,12 +344,16 @@ class BackgroundJobs:
         return self.run(name)
 
     # -- running -------------------------------------------------------------------------------
-    def run(self, name: str) -> JobResult:
+    def run(self, name: str, *, scheduled: bool = False) -> JobResult:
         """Run one job now on this thread: record the outcome, retry with backoff on failure,
-        alert when the retries are used up. Never raises."""
+        alert when the retries are used up. Never raises. A ``scheduled`` run (fired by the
+        scheduler, not "run now") first claims the job (:meth:`_claim`), so with several
+        schedulers on one database only one of them runs it per claim window."""
         d = JOBS[name]
         try:
             self._follow_live_session()
+            if scheduled and not self._claim(name):
+                return JobResult(name, True, "skipped: another scheduler on this database ran it just now")
             message = getattr(self, d.method)() or "ok"
             return self._record(name, True, str(message))
         except NotAuthenticated:
@@ -355,6 +371,25 @@ class BackgroundJobs:
             except Exception:  # noqa: BLE001
                 log.exception("could not record the failure of job %s", name)
                 return JobResult(name, False, text)
+
+    def _claim(self, name: str) -> bool:
+        """Compare-and-set on ``job_states.claimed_at``: True when this scheduler may run ``name``
+        now, False when another one (another workstation in team mode, or ``jobs run-forever``
+        beside the app) claimed it within :func:`claim_window`. Sync and payments are safe to
+        run twice (their own compare-and-set), but a daily summary or an escalation step is not."""
+        now = self.ws.ctx.now()
+        me = f"{self.ws.ctx.actor}@{socket.gethostname()}:{os.getpid()}"[:128]
+        cutoff = now - claim_window(JOBS[name])
+        with self.ws.db.unit_of_work(write=True) as uow:
+            if uow.get(JobState, name) is None:
+                uow.add(JobState(name=name, last_result="", last_ok=True, failures=0, cron="",
+                                 claimed_by=""))
+                uow.flush()
+            won = uow.execute(
+                update(JobState).where(JobState.name == name,
+                                       or_(JobState.claimed_at.is_(None), JobState.claimed_at <= cutoff))
+                .values(claimed_at=now, claimed_by=me).execution_options(synchronize_session=False)).rowcount
+        return bool(won)
 
     def _record(self, name: str, ok: bool, message: str) -> JobResult:
         now = self.ws.ctx.now()

@@ -130,6 +130,11 @@ class JobState(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cron: Mapped[str] = mapped_column(String(64), default="")
+    #: who started the latest scheduled run and when: several schedulers on one database (team
+    #: workstations, or the app beside ``jobs run-forever``) claim a run first, so each
+    #: scheduled job runs once per claim window, not once per workstation
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_by: Mapped[str] = mapped_column(String(128), default="")
 
 
 class ApschedulerJob(Base):

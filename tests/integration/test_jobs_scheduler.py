@@ -240,3 +240,27 @@ def test_market_job_uses_the_providers_and_serves_the_cache_when_they_fail(demo_
     skipped = BackgroundJobs(demo_ws, make_session(demo_ws, "viewer")).run("market")
     assert skipped.ok and skipped.message == "skipped: no permission to read market data (market.read)"
     assert len(market_server.requests()) == seen
+
+
+def test_two_schedulers_on_one_database_run_a_scheduled_job_once(ws, clock):
+    """Team mode (or the app beside ``jobs run-forever``): every scheduler fires the same jobs;
+    the claim lets one of them run each, and 'run now' is never held back."""
+    from cio_desktop.services.workspace import open_workspace
+
+    other_ws = open_workspace(ws.ctx.settings, key=ws.db.key, clock=clock)
+    try:
+        a = BackgroundJobs(ws, make_session(ws, "treasurer"))
+        b = BackgroundJobs(other_ws, make_session(other_ws, "admin"))
+        first, second = a.run("escalation", scheduled=True), b.run("escalation", scheduled=True)
+        assert first.ok and "skipped" not in first.message
+        assert second.ok and second.message.startswith("skipped: another scheduler")
+        clock.advance(seconds=sched.claim_window(JOBS["escalation"]).total_seconds() + 1)
+        assert "skipped" not in b.run("escalation", scheduled=True).message
+        assert "skipped" in a.run("escalation", scheduled=True).message
+        assert "skipped" not in a.run("escalation").message  # run now: always runs
+        # a daily cron slot fires on both workstations within minutes: one summary, not two
+        sent = [r for r in (a.run("daily_summary", scheduled=True), b.run("daily_summary", scheduled=True))
+                if "skipped" not in r.message]
+        assert len(sent) == 1
+    finally:
+        other_ws.close()

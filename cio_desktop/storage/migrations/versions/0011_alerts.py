@@ -149,6 +149,8 @@ def upgrade() -> None:
         sa.Column('failures', sa.Integer(), nullable=False),
         sa.Column('next_retry_at', TS, nullable=True),
         sa.Column('cron', sa.String(length=64), nullable=False),
+        sa.Column('claimed_at', TS, nullable=True),
+        sa.Column('claimed_by', sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint('name', name=op.f('pk_job_states')),
     )
     op.create_table(
