@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QTextBrowser,
+from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QLineEdit, QPushButton, QSplitter, QTextBrowser,
                                QVBoxLayout, QWidget)
 
 from cio_desktop.domain.advisory import METRIC_LABELS, ComparisonMatrix
@@ -51,18 +51,10 @@ class AdvisoryPanel(Panel):
         root = QVBoxLayout(self)
         root.setContentsMargins(20, 16, 20, 16)
         root.setSpacing(10)
-        head = QHBoxLayout()
-        title = QLabel(self.TITLE)
-        title.setObjectName("panelTitle")
-        head.addWidget(title)
-        self.status_label = QLabel("")
-        self.status_label.setProperty("hint", True)
-        self.status_label.setWordWrap(True)
-        head.addWidget(self.status_label, 1)
         self.generate_button = QPushButton("Generate report")
         self.generate_button.setObjectName("advisoryGenerate")
         self.generate_button.clicked.connect(self.generate)
-        head.addWidget(self.generate_button)
+        head, self.status_label = self.header_row(None, trailing=[self.generate_button], wrap_status=True)
         root.addLayout(head)
 
         rec_box = QGroupBox("Recommendations (most urgent, then largest impact, first)")

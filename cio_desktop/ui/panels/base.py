@@ -49,14 +49,16 @@ class Panel(QWidget):
     def build(self) -> None:
         raise NotImplementedError
 
-    def header_row(self, on_refresh: Callable[[], Any], *, leading: Sequence[QWidget] = (),
+    def header_row(self, on_refresh: Callable[[], Any] | None, *, leading: Sequence[QWidget] = (),
                    status_extras: Sequence[QWidget] = (), trailing: Sequence[QWidget] = (),
                    wrap_status: bool = False, status_text: str = "") -> tuple[QHBoxLayout, QLabel]:
         """The panels' common first row, so they all look and behave alike: title, ``leading``
         widgets (selectors), a hint-styled status label (counts, "loading…", errors) and its
         ``status_extras``, then ``trailing`` buttons and a Refresh button
-        (``self.refresh_button``). A wrapping status takes the free width; otherwise a stretch
-        does. Returns the layout and the status label."""
+        (``self.refresh_button``). ``on_refresh=None`` omits the Refresh button (and sets
+        ``self.refresh_button`` to None) for panels whose main action is a trailing button. A
+        wrapping status takes the free width; otherwise a stretch does. Returns the layout and the
+        status label."""
         head = QHBoxLayout()
         title = QLabel(self.TITLE)
         title.setObjectName("panelTitle")
@@ -76,9 +78,11 @@ class Panel(QWidget):
             head.addStretch(1)
         for widget in trailing:
             head.addWidget(widget)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(lambda _checked=False: on_refresh())
-        head.addWidget(self.refresh_button)
+        self.refresh_button: QPushButton | None = None
+        if on_refresh is not None:
+            refresh = self.refresh_button = QPushButton("Refresh")
+            refresh.clicked.connect(lambda _checked=False: on_refresh())
+            head.addWidget(refresh)
         return head, status
 
     def on_shown(self) -> None:

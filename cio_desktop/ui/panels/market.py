@@ -89,20 +89,12 @@ class MarketPanel(Panel):
         root = QVBoxLayout(self)
         root.setContentsMargins(20, 16, 20, 16)
         root.setSpacing(10)
-        head = QHBoxLayout()
-        title = QLabel(self.TITLE)
-        title.setObjectName("panelTitle")
-        head.addWidget(title)
-        self.status_label = QLabel("")
-        self.status_label.setProperty("hint", True)
-        self.status_label.setWordWrap(True)
-        head.addWidget(self.status_label, 1)
         self.fetch_button = QPushButton("Fetch now")
         self.fetch_button.setObjectName("marketFetch")
         self.fetch_button.setToolTip("Refresh the watch list and FX rates; data within its time-to-live comes "
                                      "from the cache")
         self.fetch_button.clicked.connect(self.fetch)
-        head.addWidget(self.fetch_button)
+        head, self.status_label = self.header_row(None, trailing=[self.fetch_button], wrap_status=True)
         root.addLayout(head)
 
         # watch list with add/remove

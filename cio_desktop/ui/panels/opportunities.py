@@ -9,7 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from cio_desktop.domain.opportunities import Criteria
 from cio_desktop.errors import ValidationError
@@ -62,14 +62,7 @@ class OpportunitiesPanel(Panel):
         root = QVBoxLayout(self)
         root.setContentsMargins(20, 16, 20, 16)
         root.setSpacing(10)
-        head = QHBoxLayout()
-        title = QLabel(self.TITLE)
-        title.setObjectName("panelTitle")
-        head.addWidget(title)
-        self.status_label = QLabel("")
-        self.status_label.setProperty("hint", True)
-        self.status_label.setWordWrap(True)
-        head.addWidget(self.status_label, 1)
+        head, self.status_label = self.header_row(None, wrap_status=True)
         root.addLayout(head)
 
         box = QGroupBox("Investment criteria")
