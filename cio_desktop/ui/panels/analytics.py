@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from cio_desktop.security.permissions import Permission
@@ -139,10 +139,7 @@ class AnalyticsPanel(Panel):
 
         for w in (self.train_cat, self.train_fc, self.accept_button, self.reject_button):
             w.setEnabled(self.can_manage)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(300)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = self.debouncer(self.refresh, 300)
         self.refresh()
 
     def on_changes(self, topic: str, data: dict) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar, Sequence
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from cio_desktop.security.permissions import Permission
@@ -48,6 +48,15 @@ class Panel(QWidget):
 
     def build(self) -> None:
         raise NotImplementedError
+
+    def debouncer(self, slot: Callable[[], Any], ms: int) -> QTimer:
+        """A single-shot timer that calls ``slot`` ``ms`` after its last ``start()``: a burst of
+        events (or keystrokes) becomes one reload, not one per event."""
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(slot)
+        return timer
 
     def header_row(self, on_refresh: Callable[[], Any] | None, *, leading: Sequence[QWidget] = (),
                    status_extras: Sequence[QWidget] = (), trailing: Sequence[QWidget] = (),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
@@ -181,10 +181,7 @@ class BudgetPanel(Panel):
 
         for w in (self.category, self.amount, self.note, self.save_button, self.delete_button, self.import_button):
             w.setEnabled(self.can_edit)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(250)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = self.debouncer(self.refresh, 250)
         self.app.workers.run(self.app.workspace.budget.categories, self._categories_loaded, self._failed)
         self.refresh()
 

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt, QTimer
+from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import (QComboBox, QDateEdit, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QTabWidget, QVBoxLayout, QWidget)
@@ -312,10 +312,7 @@ class CompliancePanel(Panel):
         self.tabs.addTab(report_w, "Report")
         root.addWidget(self.tabs, 1)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(200)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = self.debouncer(self.refresh, 200)
         self._update_buttons()
         self.refresh()
 

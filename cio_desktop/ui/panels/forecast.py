@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QGroupBox, QLabel, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from cio_desktop.domain.cashflow import ForecastResult, ForecastRow
@@ -119,10 +119,7 @@ class ForecastPanel(Panel):
         split.setChildrenCollapsible(False)
         root.addWidget(split, 1)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(250)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = self.debouncer(self.refresh, 250)
         theme = self.app.extra.get("theme")
         if theme is not None and hasattr(theme, "changed"):
             theme.changed.connect(lambda _n: self._show_view())

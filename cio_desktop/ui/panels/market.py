@@ -174,10 +174,7 @@ class MarketPanel(Panel):
         split.setSizes([640, 760])
         split.setChildrenCollapsible(False)
         root.addWidget(split, 1)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(150)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = self.debouncer(self.refresh, 150)
         self.refresh()
 
     def on_changes(self, topic: str, data: dict) -> None:

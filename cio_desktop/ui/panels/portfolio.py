@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHeaderView, QLabel, QLineEdit,
                                QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
@@ -206,10 +206,7 @@ class PortfolioPanel(Panel):
         self.rebalancing = RebalancingView(self.app, self)
         self.tabs.addTab(self.rebalancing, "Rebalancing")
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(REFRESH_DELAY_MS)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = self.debouncer(self.refresh, REFRESH_DELAY_MS)
         theme = self.app.extra.get("theme")
         if theme is not None and hasattr(theme, "changed"):
             theme.changed.connect(lambda _n: self._redraw())

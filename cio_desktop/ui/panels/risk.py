@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
@@ -174,10 +174,7 @@ class RiskPanel(Panel):
         split.setChildrenCollapsible(False)
         root.addWidget(split, 1)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(150)
-        self._timer.timeout.connect(self.refresh)
+        self._timer = self.debouncer(self.refresh, 150)
         theme = self.app.extra.get("theme")
         if theme is not None and hasattr(theme, "changed"):
             theme.changed.connect(lambda _n: self._draw_chart())
