@@ -14,9 +14,10 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.graphicsItems.DateAxisItem as _dates
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from cio_desktop.ui.widgets.themed_chart import ThemedChart
 from cio_desktop.ui.widgets.format import compact_number, is_dark
 
 PALETTE = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"]
@@ -67,7 +68,7 @@ class Series:
     currency: str
 
 
-class BalanceChart(QWidget):
+class BalanceChart(ThemedChart):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
@@ -92,20 +93,6 @@ class BalanceChart(QWidget):
         self._legend: pg.LegendItem | None = None
         self._minimum: pg.InfiniteLine | None = None
         self.apply_theme()
-
-    def apply_theme(self) -> None:
-        dark = is_dark()
-        self.plot.setBackground("#23272e" if dark else "#ffffff")
-        pen = pg.mkPen("#9aa4ae" if dark else "#52606d")
-        for name in ("left", "bottom"):
-            axis = self.plot.getAxis(name)
-            axis.setPen(pen)
-            axis.setTextPen(pen)
-
-    def changeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
-        super().changeEvent(event)
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
-            self.apply_theme()  # light/dark switched at run time
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
         super().resizeEvent(event)

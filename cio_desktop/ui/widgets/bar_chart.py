@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from cio_desktop.ui.widgets.format import compact_number, is_dark
+from cio_desktop.ui.widgets.themed_chart import ThemedChart
+from cio_desktop.ui.widgets.format import compact_number
 
 POSITIVE, NEGATIVE = "#2563eb", "#d92d20"
 
@@ -29,7 +29,7 @@ class ValueAxis(pg.AxisItem):
         return [compact_number(v * scale) for v in values]
 
 
-class BarChart(QWidget):
+class BarChart(ThemedChart):
     def __init__(self, title: str = "", *, percent: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
@@ -48,20 +48,6 @@ class BarChart(QWidget):
         self.labels: list[str] = []
         self.values: list[float] = []
         self.apply_theme()
-
-    def apply_theme(self) -> None:
-        dark = is_dark()
-        self.plot.setBackground("#23272e" if dark else "#ffffff")
-        pen = pg.mkPen("#9aa4ae" if dark else "#52606d")
-        for name in ("left", "bottom"):
-            axis = self.plot.getAxis(name)
-            axis.setPen(pen)
-            axis.setTextPen(pen)
-
-    def changeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
-        super().changeEvent(event)
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
-            self.apply_theme()
 
     def set_data(self, labels: list[str], values: list[float], title: str | None = None) -> None:
         self.plot.clear()

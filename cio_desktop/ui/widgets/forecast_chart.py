@@ -9,11 +9,12 @@ from datetime import date
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cio_desktop.ui.widgets.balance_chart import PALETTE, AmountAxis, UtcDateAxis, date_to_x
+from cio_desktop.ui.widgets.themed_chart import ThemedChart
 from cio_desktop.ui.widgets.format import is_dark
 
 
@@ -26,7 +27,7 @@ class Band:
     p90: list[float]
 
 
-class ForecastChart(QWidget):
+class ForecastChart(ThemedChart):
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
@@ -50,20 +51,6 @@ class ForecastChart(QWidget):
         self.lines: list[tuple[str, list[date], list[float]]] = []
         self._legend: pg.LegendItem | None = None
         self.apply_theme()
-
-    def apply_theme(self) -> None:
-        dark = is_dark()
-        self.plot.setBackground("#23272e" if dark else "#ffffff")
-        pen = pg.mkPen("#9aa4ae" if dark else "#52606d")
-        for name in ("left", "bottom"):
-            axis = self.plot.getAxis(name)
-            axis.setPen(pen)
-            axis.setTextPen(pen)
-
-    def changeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
-        super().changeEvent(event)
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
-            self.apply_theme()
 
     def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
         super().resizeEvent(event)
