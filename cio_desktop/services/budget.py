@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from cio_desktop.domain import budget as db_
 from cio_desktop.domain.recurring import detect_recurring
-from cio_desktop.errors import NotFound, ValidationError
+from cio_desktop.errors import ConcurrentUpdate, NotFound, ValidationError
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services import planning_data as pdata
 from cio_desktop.services.analytics import Categorising
@@ -44,6 +44,10 @@ PCT_KEY = "budget.variance_pct_bp"
 DEFAULT_ABS_MINOR = 100_000
 DEFAULT_PCT_BP = 1000
 MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+#: ``seen`` left out: no check (imports and the CLI replace lines as before)
+UNCHECKED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -156,13 +160,20 @@ class BudgetService(Service):
             raise ValidationError(str(exc), field="period") from None
 
     @action(Permission.BUDGET_MANAGE, description="edit a budget line")
-    def set_budget_line(self, category: str, period: str, amount: Decimal | str | int, note: str = "") -> BudgetLineView:
-        """Create or replace the budget of one category for one month."""
+    def set_budget_line(self, category: str, period: str, amount: Decimal | str | int, note: str = "", *,
+                        seen: Any = UNCHECKED) -> BudgetLineView:
+        """Create or replace the budget of one category for one month.
+
+        ``seen`` is what the editing screen showed: the line's ``updated_at``, or None when it
+        showed no line. When the line changed (or appeared) since, the save is refused with who
+        changed it and when — two people at different desks never silently overwrite each
+        other. Left out (imports, the CLI's ``budget set``), the last write wins."""
         base = self.ctx.settings.base_currency
         with self.ctx.db.unit_of_work(write=True) as s:
             known = [c for (c,) in s.execute(select(PlanningCategory.name))]
             item = db_.validate_rows([{"category": category, "period": period, "amount": amount, "_line": None}],
                                      known, "budget line")[0]
+            self._check_seen(s, item.category, item.period, seen)
             view, created = self._upsert(s, item, base, note)
             audit_log(s, actor=self.ctx.actor, action="budget.line.set", entity="budget_line", entity_id=view.id,
                       after={"category": view.category, "period": view.period, "amount": str(view.amount),
@@ -185,10 +196,28 @@ class BudgetService(Service):
         s.flush()
         return _view(row), created
 
+    def _check_seen(self, s: Session, category: str, period: str, seen: Any) -> None:
+        if seen is UNCHECKED:
+            return
+        row = s.execute(select(BudgetLine).where(BudgetLine.category == category,
+                                                 BudgetLine.period == period)).scalar_one_or_none()
+        current = row.updated_at if row is not None else None
+        if current == seen:
+            return
+        what = f"the {period} budget for {category}"
+        if row is None:
+            raise ConcurrentUpdate(f"{what} was deleted by someone else meanwhile: reload it (your change "
+                                   "was not saved)")
+        raise ConcurrentUpdate(f"{what} was {'created' if seen is None else 'changed'} by {row.updated_by} at "
+                               f"{row.updated_at:%Y-%m-%d %H:%M:%S} UTC: reload it and try again (your change "
+                               "was not saved)")
+
     @action(Permission.BUDGET_MANAGE, description="delete a budget line")
-    def delete_budget_line(self, category: str, period: str) -> None:
+    def delete_budget_line(self, category: str, period: str, *, seen: Any = UNCHECKED) -> None:
+        """``seen``: as for :meth:`set_budget_line` (a changed line is not deleted unseen)."""
         period = self._period(period)
         with self.ctx.db.unit_of_work(write=True) as s:
+            self._check_seen(s, category, period, seen)
             row = s.execute(select(BudgetLine).where(BudgetLine.category == category,
                                                      BudgetLine.period == period)).scalar_one_or_none()
             if row is None:

@@ -143,3 +143,32 @@ def test_budget_permissions(demo_ws) -> None:
     assert demo_ws.budget.detect_budget_variance("2030-01") == []
     with pytest.raises(PermissionDenied):
         demo_ws.budget.set_budget_line("rent", "2026-10", "1")
+
+
+def test_a_stale_screen_never_overwrites_another_users_change(demo_ws, clock) -> None:
+    """Two people at different desks edit one budget line: the second save (and a delete) made
+    from what the screen showed before the first one is refused with who and when."""
+    from cio_desktop.errors import ConcurrentUpdate
+
+    login(demo_ws, "treasurer")
+    shown = next(b for b in demo_ws.budget.list_budget("2026-10") if b.category == "suppliers")
+    clock.advance(minutes=3)
+    login(demo_ws, "analyst")
+    demo_ws.budget.set_budget_line("suppliers", "2026-10", "1900000", seen=shown.updated_at)  # current: saved
+    clock.advance(minutes=2)
+    login(demo_ws, "treasurer")
+    with pytest.raises(ConcurrentUpdate) as info:
+        demo_ws.budget.set_budget_line("suppliers", "2026-10", "1700000", seen=shown.updated_at)
+    assert "changed by analyst at" in str(info.value) and "not saved" in str(info.value)
+    with pytest.raises(ConcurrentUpdate):
+        demo_ws.budget.delete_budget_line("suppliers", "2026-10", seen=shown.updated_at)
+    now = next(b for b in demo_ws.budget.list_budget("2026-10") if b.category == "suppliers")
+    assert now.amount == Decimal("1900000.00") and now.updated_by == "analyst"
+    # a line the screen did not show was created meanwhile
+    demo_ws.budget.set_budget_line("fees", "2027-06", "5000")
+    with pytest.raises(ConcurrentUpdate, match="created by treasurer"):
+        demo_ws.budget.set_budget_line("fees", "2027-06", "6000", seen=None)
+    # after a reload the save goes through; without 'seen' (imports, the CLI) the last write wins
+    demo_ws.budget.set_budget_line("suppliers", "2026-10", "1700000", seen=now.updated_at)
+    demo_ws.budget.set_budget_line("suppliers", "2026-10", "1750000")
+    assert next(b for b in demo_ws.budget.list_budget("2026-10") if b.category == "suppliers").amount == Decimal("1750000.00")

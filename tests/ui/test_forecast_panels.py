@@ -100,6 +100,23 @@ def test_budget_panel_edits_and_explains(qtbot, demo_ws) -> None:
     assert "not a number" in panel.form_status.text() and len(rows(panel.line_proxy)) == seeded - 1
 
 
+def test_budget_panel_refuses_to_overwrite_a_change_made_elsewhere(qtbot, demo_ws, clock) -> None:
+    login(demo_ws, "treasurer")
+    panel = open_panel(qtbot, demo_ws, BudgetPanel)
+    clock.advance(minutes=5)
+    demo_ws.budget.set_budget_line("rent", "2026-10", "123456")  # another desk, unseen by the panel
+    panel.category.setCurrentIndex(panel.category.findData("rent"))
+    panel.amount.setText("99999")
+    panel.save_line()
+    assert "was changed by treasurer at" in panel.form_status.text()
+    assert next(b for b in demo_ws.budget.list_budget("2026-10") if b.category == "rent").amount == 123456
+    panel.refresh()  # reload, then the same edit goes through
+    panel.category.setCurrentIndex(panel.category.findData("rent"))
+    panel.amount.setText("99999")
+    panel.save_line()
+    assert next(r for r in rows(panel.line_proxy) if r["category"] == "rent")["amount"] == 99999.0
+
+
 def test_budget_panel_is_read_only_for_an_auditor(qtbot, demo_ws) -> None:
     login(demo_ws, "auditor")
     panel = open_panel(qtbot, demo_ws, BudgetPanel)

@@ -215,7 +215,8 @@ class BudgetPanel(Panel):
 
     def _loaded(self, lines: list, variances: list[Variance], comparison: ScenarioComparison) -> None:
         self.line_model.set_rows([{"category": b.category, "amount": float(b.amount), "currency": b.currency,
-                                   "note": b.note, "updated_by": b.updated_by} for b in lines])
+                                   "note": b.note, "updated_by": b.updated_by, "_updated_at": b.updated_at}
+                                  for b in lines])
         self.line_table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.line_proxy.sort(-1)
         self.variances = variances
@@ -269,10 +270,19 @@ class BudgetPanel(Panel):
         self.note.setText(row.get("note", ""))
 
     # -- edits ----------------------------------------------------------------------------------
+    def seen_version(self, category: str) -> object:
+        """What this screen shows for ``category``: its line's ``updated_at``, or None when the
+        period has no line for it (the service refuses the save if that changed meanwhile)."""
+        for r in range(self.line_model.rowCount()):
+            row = self.line_model.index(r, 0).data(ROW_ROLE)
+            if row and row["category"] == category:
+                return row["_updated_at"]
+        return None
+
     def save_line(self) -> None:
         cat, period, amount, note = self.category.currentData(), self.current_period(), self.amount.text(), self.note.text()
-        svc = self.app.workspace.budget
-        self.app.workers.run(lambda: svc.set_budget_line(cat, period, amount, note),
+        svc, seen = self.app.workspace.budget, self.seen_version(cat)
+        self.app.workers.run(lambda: svc.set_budget_line(cat, period, amount, note, seen=seen),
                              lambda v: (show_status(self.form_status, f"saved {v.category} {v.period}: "
                                                     f"{v.amount:,.2f} {v.currency}", "ok"), self.refresh()),
                              lambda exc: show_status(self.form_status, inline_error(self.app, exc)))
@@ -281,8 +291,8 @@ class BudgetPanel(Panel):
         cat, period = self.category.currentData(), self.current_period()
         if not self.confirm("Delete budget line", f"Delete the {period} budget for {cat}?", "Delete"):
             return
-        svc = self.app.workspace.budget
-        self.app.workers.run(lambda: svc.delete_budget_line(cat, period),
+        svc, seen = self.app.workspace.budget, self.seen_version(cat)
+        self.app.workers.run(lambda: svc.delete_budget_line(cat, period, seen=seen),
                              lambda _r: (show_status(self.form_status, f"deleted {cat} {period}", "ok"), self.refresh()),
                              lambda exc: show_status(self.form_status, inline_error(self.app, exc)))
 
