@@ -15,11 +15,8 @@ from cio_desktop.ui.panels.compliance import CompliancePanel, RuleDialog
 from cio_desktop.ui.panels.portfolio import PortfolioPanel
 from cio_desktop.ui.panels.registry import PANELS
 from tests.property.helpers import make_session
-from tests.ui.test_portfolio_panels import open_panel
+from tests.ui.shell_helpers import open_panel, rows
 
-
-def rows(proxy) -> list[dict]:  # noqa: ANN001
-    return [proxy.index(r, 0).data(ROW_ROLE) for r in range(proxy.rowCount())]
 
 
 def test_registered_after_risk_with_its_shortcut() -> None:

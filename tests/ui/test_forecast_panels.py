@@ -7,29 +7,14 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from cio_desktop.ui.models.portfolio_models import ROW_ROLE
 from cio_desktop.ui.panels.analytics import AnalyticsPanel
 from cio_desktop.ui.panels.budget import BudgetPanel
 from cio_desktop.ui.panels.forecast import ForecastPanel
 from cio_desktop.ui.panels.registry import PANELS
 from tests.conftest import login
-from tests.ui.shell_helpers import make_ui
+from tests.ui.shell_helpers import open_panel, rows
 
 
-def open_panel(qtbot, ws, cls):  # noqa: ANN001, ANN201
-    ui = make_ui(ws)
-    panel = cls(ui)
-    qtbot.addWidget(panel)
-    ui.bridge.event.connect(lambda topic, data: topic in panel.TOPICS and panel.on_changes(topic, data))
-    panel.resize(1440, 920)
-    panel.show()
-    panel.ensure_built()
-    panel.on_shown()
-    return panel
-
-
-def rows(proxy) -> list[dict]:  # noqa: ANN001
-    return [proxy.index(r, 0).data(ROW_ROLE) for r in range(proxy.rowCount())]
 
 
 def test_planning_panels_are_registered_with_their_shortcuts() -> None:

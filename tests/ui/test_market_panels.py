@@ -8,31 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from cio_desktop.ui.models.portfolio_models import ROW_ROLE
 from cio_desktop.ui.panels.advisory import AdvisoryPanel
 from cio_desktop.ui.panels.market import MarketPanel
 from cio_desktop.ui.panels.opportunities import OpportunitiesPanel
 from cio_desktop.ui.panels.registry import PANELS
 from tests.conftest import login
-from tests.ui.shell_helpers import make_ui
+from tests.ui.shell_helpers import open_panel, rows
 
 SHOTS = os.environ.get("CIO_SHOTS")
 
 
-def open_panel(qtbot, ws, cls):  # noqa: ANN001, ANN201
-    ui = make_ui(ws)
-    panel = cls(ui)
-    qtbot.addWidget(panel)
-    ui.bridge.event.connect(lambda topic, data: topic in panel.TOPICS and panel.on_changes(topic, data))
-    panel.resize(1440, 920)
-    panel.show()
-    panel.ensure_built()
-    panel.on_shown()
-    return panel
-
-
-def rows(proxy) -> list[dict]:  # noqa: ANN001
-    return [proxy.index(r, 0).data(ROW_ROLE) for r in range(proxy.rowCount())]
 
 
 def shot(panel, name: str, tmp_path: Path) -> None:  # noqa: ANN001

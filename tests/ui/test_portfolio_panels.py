@@ -14,31 +14,16 @@ from PySide6.QtWidgets import QApplication
 
 from cio_desktop.services.portfolio import EQUAL_WEIGHT, PortfolioService
 from cio_desktop.services.risk import RiskService
-from cio_desktop.ui.models.portfolio_models import ROW_ROLE
 from cio_desktop.ui.panels.portfolio import PortfolioPanel
 from cio_desktop.ui.panels.registry import PANELS
 from cio_desktop.ui.panels.risk import RiskPanel
 from cio_desktop.ui.theme import ThemeManager
 from tests.conftest import login
-from tests.ui.shell_helpers import make_ui
+from tests.ui.shell_helpers import open_panel, rows
 
 SHOTS_ENV = os.environ.get("CIO_SHOTS")  # set it to keep the screenshots; else they go to a temp dir
 
 
-def open_panel(qtbot, ws, cls):  # noqa: ANN001, ANN201
-    ui = make_ui(ws)
-    panel = cls(ui)
-    qtbot.addWidget(panel)
-    ui.bridge.event.connect(lambda topic, data: topic in panel.TOPICS and panel.on_changes(topic, data))
-    panel.resize(1440, 920)
-    panel.show()
-    panel.ensure_built()
-    panel.on_shown()
-    return panel
-
-
-def rows(proxy) -> list[dict]:  # noqa: ANN001
-    return [proxy.index(r, 0).data(ROW_ROLE) for r in range(proxy.rowCount())]
 
 
 def test_registry_order_and_contract() -> None:
