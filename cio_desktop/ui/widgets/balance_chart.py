@@ -68,13 +68,16 @@ class Series:
     currency: str
 
 
-class BalanceChart(ThemedChart):
-    def __init__(self, parent: QWidget | None = None) -> None:
+class DateChart(ThemedChart):
+    """A titled time chart (UTC date axis, compact amount axis, horizontal pan only) with a
+    centred hint shown when there is nothing to draw; the balance and forecast charts build on it."""
+
+    def __init__(self, title: str, empty_text: str, minimum_height: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        self.title_label = QLabel("")
+        self.title_label = QLabel(title)
         self.title_label.setStyleSheet("font-weight: 600;")
         layout.addWidget(self.title_label)
         self.plot = pg.PlotWidget(axisItems={"bottom": UtcDateAxis(), "left": AmountAxis()})
@@ -82,21 +85,26 @@ class BalanceChart(ThemedChart):
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.getPlotItem().hideButtons()
         self.plot.getViewBox().setMouseEnabled(x=True, y=False)
-        self.plot.setMinimumHeight(220)
+        self.plot.setMinimumHeight(minimum_height)
         layout.addWidget(self.plot, 1)
-        self.empty_label = QLabel("No bookings to chart.", self.plot)
+        self.empty_label = QLabel(empty_text, self.plot)
         self.empty_label.setProperty("hint", True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.hide()
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().resizeEvent(event)
+        self.empty_label.setGeometry(self.plot.rect())
+
+
+class BalanceChart(DateChart):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", "No bookings to chart.", 220, parent)
         self.curves: list[pg.PlotDataItem] = []
         self.series: list[Series] = []
         self._legend: pg.LegendItem | None = None
         self._minimum: pg.InfiniteLine | None = None
         self.apply_theme()
-
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
-        super().resizeEvent(event)
-        self.empty_label.setGeometry(self.plot.rect())
 
     def clear(self) -> None:
         self.plot.clear()

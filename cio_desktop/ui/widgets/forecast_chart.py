@@ -11,10 +11,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
-from cio_desktop.ui.widgets.balance_chart import PALETTE, AmountAxis, UtcDateAxis, date_to_x
-from cio_desktop.ui.widgets.themed_chart import ThemedChart
+from cio_desktop.ui.widgets.balance_chart import PALETTE, DateChart, date_to_x
 from cio_desktop.ui.widgets.format import is_dark
 
 
@@ -27,34 +26,13 @@ class Band:
     p90: list[float]
 
 
-class ForecastChart(ThemedChart):
+class ForecastChart(DateChart):
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        self.title_label = QLabel(title)
-        self.title_label.setStyleSheet("font-weight: 600;")
-        layout.addWidget(self.title_label)
-        self.plot = pg.PlotWidget(axisItems={"bottom": UtcDateAxis(), "left": AmountAxis()})
-        self.plot.setMenuEnabled(False)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.getPlotItem().hideButtons()
-        self.plot.getViewBox().setMouseEnabled(x=True, y=False)
-        self.plot.setMinimumHeight(200)
-        layout.addWidget(self.plot, 1)
-        self.empty_label = QLabel("Nothing to chart.", self.plot)
-        self.empty_label.setProperty("hint", True)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.hide()
+        super().__init__(title, "Nothing to chart.", 200, parent)
         self.band: Band | None = None
         self.lines: list[tuple[str, list[date], list[float]]] = []
         self._legend: pg.LegendItem | None = None
         self.apply_theme()
-
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
-        super().resizeEvent(event)
-        self.empty_label.setGeometry(self.plot.rect())
 
     def _legend_item(self) -> pg.LegendItem:
         if self._legend is None:
