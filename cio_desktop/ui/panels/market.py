@@ -27,10 +27,6 @@ from cio_desktop.ui.widgets.format import format_date
 TOPICS = ("market.updated", "market.watchlist_changed", "market.providers_changed", "prices.changed")
 
 
-def market_service(app: Any) -> MarketService:
-    return getattr(app.workspace, "market", None) or MarketService(app.workspace.ctx)
-
-
 def age_text(seconds: float | None) -> str:
     if seconds is None:
         return "never fetched"
@@ -83,7 +79,7 @@ class MarketPanel(Panel):
 
     @property
     def service(self) -> MarketService:
-        return market_service(self.app)
+        return self.app.workspace.market
 
     def build(self) -> None:
         root = QVBoxLayout(self)

@@ -17,8 +17,7 @@ from cio_desktop.security.permissions import Permission
 from cio_desktop.services.market import OpportunityScreen
 from cio_desktop.ui.models.portfolio_models import Column, RowsModel, num, pct
 from cio_desktop.ui.panels.base import Panel
-from cio_desktop.ui.panels.market import market_service
-from cio_desktop.ui.panels.portfolio import make_table, portfolio_service
+from cio_desktop.ui.panels.portfolio import make_table
 
 RESULT_COLUMNS = [
     Column("identifier", "Identifier"), Column("name", "Name"), Column("asset_class", "Class"),
@@ -176,7 +175,7 @@ class OpportunitiesPanel(Panel):
 
     # -- loading -----------------------------------------------------------------------------
     def refresh(self) -> None:
-        svc, psvc = market_service(self.app), portfolio_service(self.app)
+        svc, psvc = self.app.workspace.market, self.app.workspace.portfolio
         self.app.workers.run(lambda: (svc.criteria(), psvc.list_portfolios()), lambda r: self._loaded(*r),
                              self._failed)
 
@@ -212,7 +211,7 @@ class OpportunitiesPanel(Panel):
         except ValidationError as exc:
             self._failed(exc)
             return
-        svc, pid = market_service(self.app), self.portfolio_combo.currentData()
+        svc, pid = self.app.workspace.market, self.portfolio_combo.currentData()
         size = self.size.value() if self.size.value() > 0 else None
         self.screen_button.setEnabled(False)
         self.status_label.setText("Screening…")
@@ -225,7 +224,7 @@ class OpportunitiesPanel(Panel):
         except ValidationError as exc:
             self._failed(exc)
             return
-        svc = market_service(self.app)
+        svc = self.app.workspace.market
         self.app.workers.run(lambda: svc.save_criteria(crit),
                              lambda c: self.status_label.setText(f"Criteria '{c.name}' saved."), self._failed)
 

@@ -34,10 +34,6 @@ REFRESH_DELAY_MS = 150
 TOPICS = ("portfolio.changed", "prices.changed")
 
 
-def portfolio_service(app: Any) -> PortfolioService:
-    return getattr(app.workspace, "portfolio", None) or PortfolioService(app.workspace.ctx)
-
-
 HOLDING_COLUMNS = [
     Column("identifier", "Identifier"), Column("name", "Name"), Column("asset_class", "Class"),
     Column("sector", "Sector"), Column("country", "Country"), Column("currency", "Ccy"),
@@ -122,7 +118,7 @@ class PortfolioPanel(Panel):
 
     @property
     def service(self) -> PortfolioService:
-        return portfolio_service(self.app)
+        return self.app.workspace.portfolio
 
     def build(self) -> None:
         root = QVBoxLayout(self)

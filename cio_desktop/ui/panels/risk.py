@@ -21,7 +21,7 @@ from cio_desktop.services.risk import PROFILES, RiskReport, RiskService, VarRepo
 from cio_desktop.ui.models.portfolio_models import Column, RowsModel, num, pct
 from cio_desktop.ui.panels.accounts import KpiStrip
 from cio_desktop.ui.panels.base import Panel
-from cio_desktop.ui.panels.portfolio import TOPICS, make_table, portfolio_service
+from cio_desktop.ui.panels.portfolio import TOPICS, make_table
 from cio_desktop.ui.widgets.bar_chart import BarChart
 from cio_desktop.ui.widgets.kpi_card import KpiCard
 
@@ -44,10 +44,6 @@ SCENARIO_COLUMNS = [
     Column("pnl_pct", "P&L %", pct, numeric=True, signed=True),
     Column("worst", "Worst position"), Column("worst_pnl", "Its P&L", num, numeric=True, signed=True),
 ]
-
-
-def risk_service(app: Any) -> RiskService:
-    return getattr(app.workspace, "risk", None) or RiskService(app.workspace.ctx)
 
 
 @dataclass
@@ -95,7 +91,7 @@ class RiskPanel(Panel):
 
     @property
     def service(self) -> RiskService:
-        return risk_service(self.app)
+        return self.app.workspace.risk
 
     def build(self) -> None:
         root = QVBoxLayout(self)
@@ -194,7 +190,7 @@ class RiskPanel(Panel):
             self._timer.start()
 
     def refresh(self) -> None:
-        svc = portfolio_service(self.app)
+        svc = self.app.workspace.portfolio
         self.app.workers.run(svc.list_portfolios, self._portfolios_loaded, self._failed)
 
     def _portfolios_loaded(self, portfolios: list[PortfolioSummary]) -> None:
