@@ -10,6 +10,10 @@ Failures that arrive as events (a sync, a job, a notification channel) use the s
 Each raise, resolve and acknowledgement is one audit entry in the transaction that makes it,
 followed by ``alerts.raised`` / ``alerts.resolved`` / ``alerts.changed`` on the bus (the
 notification service delivers raised alerts; the panels refresh).
+
+Team mode (issue 12): a rule edited on a screen carries what that screen showed (``seen``: the
+rule's ``updated_at``, or None for "no such rule"), so two treasurers at different desks never
+silently overwrite each other's threshold; the CLI leaves it out and the last write wins.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cio_desktop.domain import alerting
-from cio_desktop.errors import NotFound, ValidationError
+from cio_desktop.errors import ConcurrentUpdate, NotFound, ValidationError
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.alert_measures import (EVENT_SOURCES, MEASURES, Measurement, SourceUnavailable)
 from cio_desktop.services.audit import audit_log
@@ -33,6 +38,10 @@ from cio_desktop.services.context import ServiceContext
 from cio_desktop.storage.models_alerts import Alert, AlertRule
 
 log = logging.getLogger(__name__)
+
+#: ``seen`` left out of :meth:`AlertsService.save_rule`: no check (the CLI's ``alerts rule``
+#: keeps last-write-wins, as budget imports do)
+UNCHECKED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,9 @@ class RuleView:
     escalation_minutes: int | None
     escalation_path: tuple[str, ...]
     enabled: bool
+    #: who saved the rule last and when; ``updated_at`` is the ``seen`` token an editor passes back
+    updated_by: str = ""
+    updated_at: datetime | None = None
 
     @property
     def event_driven(self) -> bool:
@@ -119,7 +131,7 @@ def rule_view(r: AlertRule) -> RuleView:
     except ValueError:
         params, path = {}, ()
     return RuleView(r.id, r.name, r.source, r.metric, r.subject, r.comparison, r.threshold, params,
-                    r.severity, r.escalation_minutes, path, r.enabled)
+                    r.severity, r.escalation_minutes, path, r.enabled, r.updated_by, r.updated_at)
 
 
 def alert_view(a: Alert) -> AlertView:
@@ -247,6 +259,15 @@ def _check_rule_fields(source: str, metric: str, comparison: str, threshold: Any
         raise ValidationError("the escalation path has an empty step", field="escalation_path")
 
 
+def _rule_conflict(name: str, row: AlertRule | None, seen: Any) -> str:
+    """The words for a refused save: which rule, who changed it and when (UTC, as stored)."""
+    what = f"the alert rule '{name}'"
+    if row is None:
+        return f"{what} no longer exists: reload the rules (your change was not saved)"
+    return (f"{what} was {'created' if seen is None else 'changed'} by {row.updated_by} at "
+            f"{row.updated_at:%Y-%m-%d %H:%M:%S} UTC: reload it and try again (your change was not saved)")
+
+
 class AlertsService(Service):
     # -- rules ---------------------------------------------------------------------------------
     @action(Permission.ALERTS_READ, description="view alert rules")
@@ -259,34 +280,65 @@ class AlertsService(Service):
     def save_rule(self, *, name: str, source: str, metric: str, threshold: Any, comparison: str = "above",
                   severity: str = "warning", subject: str = "*", params: dict | None = None,
                   escalation_minutes: int | None = None, escalation_path: Sequence[str] | None = None,
-                  enabled: bool = True) -> RuleView:
+                  enabled: bool = True, seen: Any = UNCHECKED) -> RuleView:
         """Create the rule ``name`` or replace its settings (open alerts stay open until the next
-        evaluation decides with the new threshold)."""
+        evaluation decides with the new threshold).
+
+        ``seen`` is what the editing screen showed: the rule's ``updated_at``, or None when it
+        showed no rule of that name (a new rule). When the rule was changed (or created) since,
+        the save is refused with who did it and when, and nothing is written — another desk's
+        threshold is never silently replaced. Left out (the CLI), the last write wins."""
         name = (name or "").strip()
         if not name:
             raise ValidationError("an alert rule needs a name", field="name")
-        path = list(escalation_path or [])
+        if len(name) > 128:
+            raise ValidationError("a rule name has at most 128 characters", field="name")
+        subject = (subject or "").strip() or "*"
+        if len(subject) > 128:
+            raise ValidationError("the subject has at most 128 characters", field="subject")
+        path = [str(p).strip() for p in (escalation_path or [])]
         severity = (severity or "").strip().lower()
         _check_rule_fields(source, metric, comparison, threshold, severity, escalation_minutes, path)
+        fields = {"source": source, "metric": metric, "subject": subject, "comparison": comparison,
+                  "threshold": str(alerting.to_decimal(threshold)), "params": json.dumps(params or {}, sort_keys=True),
+                  "severity": severity, "escalation_minutes": escalation_minutes,
+                  "escalation_path": json.dumps(path), "enabled": bool(enabled)}
+        try:
+            view = self._write_rule(name, fields, seen)
+        except IntegrityError:
+            # PostgreSQL: another workstation inserted a rule of this name after our check read
+            # none (its row was not there to lock). SQLite serialises writers, so never there.
+            with self.ctx.db.unit_of_work(write=False) as uow:
+                other = uow.execute(select(AlertRule).where(AlertRule.name == name)).scalar_one_or_none()
+            if other is None:
+                raise
+            if seen is not UNCHECKED:
+                raise ConcurrentUpdate(_rule_conflict(name, other, None)) from None
+            view = self._write_rule(name, fields, seen)  # last write wins: now an update
+        self.ctx.bus.publish("alerts.rules_changed", rule=view.id)
+        return view
+
+    def _write_rule(self, name: str, fields: dict[str, Any], seen: Any) -> RuleView:
+        """Check ``seen`` and write, in one transaction with the audit entry. The row is read
+        ``FOR UPDATE`` so that on PostgreSQL a concurrent save waits and then sees ours."""
         now = self.ctx.now()
         with self.ctx.db.unit_of_work(write=True) as uow:
-            row = uow.execute(select(AlertRule).where(AlertRule.name == name)).scalar_one_or_none()
+            row = uow.execute(select(AlertRule).where(AlertRule.name == name).with_for_update()
+                              ).scalar_one_or_none()
+            if seen is not UNCHECKED and (row.updated_at if row is not None else None) != seen:
+                raise ConcurrentUpdate(_rule_conflict(name, row, seen))
             before = rule_view(row).__dict__ if row else {}
             if row is None:
                 row = AlertRule(name=name)
                 uow.add(row)
-            row.source, row.metric, row.subject, row.comparison = source, metric, subject or "*", comparison
-            row.threshold = str(alerting.to_decimal(threshold))
-            row.params = json.dumps(params or {}, sort_keys=True)
-            row.severity, row.escalation_minutes = severity, escalation_minutes
-            row.escalation_path = json.dumps(path)
-            row.enabled, row.updated_by, row.updated_at = bool(enabled), self.ctx.actor, now
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.updated_by, row.updated_at = self.ctx.actor, now
             uow.flush()
             view = rule_view(row)
             audit_log(uow, actor=self.ctx.actor, action="alert_rule.saved", entity="alert_rule",
                       entity_id=row.id, before={k: str(v) for k, v in before.items()},
                       after={k: str(v) for k, v in view.__dict__.items()}, at=now)
-        self.ctx.bus.publish("alerts.rules_changed", rule=view.id)
         return view
 
     # -- evaluation ----------------------------------------------------------------------------

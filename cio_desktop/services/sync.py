@@ -11,6 +11,11 @@ engine turns it into an alert).
 Credentials are kept field-encrypted (AES-256-GCM) in the connection row rather than in one
 workstation's keyring, because in team mode any workstation may run the sync; the data key that
 protects them is itself held only under the database key (keyring or passphrase).
+
+Team mode (issue 12): the row changes on every sync (cursor, last error, its ``version``), so
+the token an edit screen passes back (``seen``) is ``settings_updated_at``, which only a change
+of the configuration a user edits (URL, settings, secrets, interval) moves: a sync between
+opening the dialog and saving it is not a conflict, another user's save is.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cio_desktop.domain.money import Money, normalise_currency
 from cio_desktop.domain.retry import BackoffPolicy
 from cio_desktop.domain.sync_schedule import ScheduleEntry, is_due, next_due
-from cio_desktop.errors import CioError, NotFound, ValidationError
+from cio_desktop.errors import CioError, ConcurrentUpdate, NotFound, ValidationError
 from cio_desktop.integrations.adapters import adapter_for
 from cio_desktop.integrations.http import ApiClient, ConnectionConfig, Credentials
 from cio_desktop.security.permissions import Permission
@@ -53,6 +59,9 @@ KINDS = ("banking", "accounting", "investment")
 AUTH_KINDS = ("oauth2", "api_key", "client_cert", "none")
 SETTING_KEYS = ("token_url", "client_id", "scope", "api_key_header", "client_cert_path",
                 "client_key_path", "ca_bundle_path", "timeout", "page_size", "token_auth_method")
+#: ``seen`` left out of :meth:`SyncService.update_connection`: no check (the CLI and the pause
+#: switch, which sets an explicit state rather than replacing a form)
+UNCHECKED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,10 @@ class ConnectionView:
     last_error: str
     next_sync_at: datetime | None
     has_credentials: bool
+    #: who last changed the configuration a user edits (URL, settings, secrets, interval) and
+    #: when: the ``seen`` token of the edit dialog. A sync never moves it.
+    settings_updated_by: str = ""
+    settings_updated_at: datetime | None = None
 
 
 @dataclass
@@ -100,7 +113,8 @@ def _view(c: Connection, has_credentials: bool) -> ConnectionView:
                           c.interval_minutes, c.paused, c.last_started_at, c.last_success_at, c.last_error,
                           None if c.paused else next_due(c.last_started_at, interval, c.last_started_at
                                                          or datetime.min.replace(tzinfo=None))
-                          if c.last_started_at else None, has_credentials)
+                          if c.last_started_at else None, has_credentials, c.settings_updated_by,
+                          c.settings_updated_at)
 
 
 class SyncService(Service):
@@ -120,36 +134,78 @@ class SyncService(Service):
     def create_connection(self, *, name: str, kind: str, base_url: str, auth_kind: str,
                           settings: dict | None = None, credentials: Credentials | None = None,
                           interval_minutes: int = 15) -> ConnectionView:
+        """A new connection. Its name is unique: when another workstation added one of that name
+        first (even a moment ago, in a race), the error says who and when."""
         config = self._validated_config(name, kind, base_url, auth_kind, settings or {})
         if interval_minutes < 1:
             raise ValidationError("the sync interval is at least one minute", field="interval")
-        with self.ctx.db.unit_of_work() as uow:
-            if uow.execute(select(Connection.id).where(Connection.name == config.name)).first():
-                raise ValidationError(f"a connection named '{config.name}' already exists", field="name")
-            row = Connection(name=config.name, kind=kind, base_url=config.base_url, auth_kind=auth_kind,
-                             settings_json=json.dumps(settings or {}, sort_keys=True),
-                             credentials_enc=self._encrypt(credentials), interval_minutes=interval_minutes,
-                             paused=False, cursor_json="{}", last_error="", created_at=self.ctx.now())
-            uow.add(row)
-            uow.flush()
-            audit_log(uow, actor=self.ctx.actor, action="connection.created", entity="connection",
-                      entity_id=row.id, after={"name": row.name, "kind": kind, "base_url": row.base_url,
-                                               "auth": auth_kind, "credentials": "set" if credentials else "none"},
-                      at=self.ctx.now())
-            view = _view(row, credentials is not None)
+        now = self.ctx.now()
+        try:
+            with self.ctx.db.unit_of_work() as uow:
+                self._refuse_duplicate(uow, config.name)
+                row = Connection(name=config.name, kind=kind, base_url=config.base_url, auth_kind=auth_kind,
+                                 settings_json=json.dumps(settings or {}, sort_keys=True),
+                                 credentials_enc=self._encrypt(credentials), interval_minutes=interval_minutes,
+                                 paused=False, cursor_json="{}", last_error="", created_at=now,
+                                 settings_updated_by=self.ctx.actor, settings_updated_at=now)
+                uow.add(row)
+                uow.flush()
+                audit_log(uow, actor=self.ctx.actor, action="connection.created", entity="connection",
+                          entity_id=row.id, after={"name": row.name, "kind": kind, "base_url": row.base_url,
+                                                   "auth": auth_kind,
+                                                   "credentials": "set" if credentials else "none"},
+                          at=now)
+                view = _view(row, credentials is not None)
+        except IntegrityError:
+            # PostgreSQL: another workstation inserted the same name after our check found none
+            with self.ctx.db.unit_of_work(write=False) as uow:
+                try:
+                    self._refuse_duplicate(uow, config.name)
+                except ValidationError as exc:
+                    raise exc from None   # the words, not the driver's error (its SQL and values)
+            raise
         self.ctx.bus.publish("connections.changed", id=view.id)
         return view
+
+    @staticmethod
+    def _refuse_duplicate(uow: Session, name: str) -> None:
+        other = uow.execute(select(Connection).where(Connection.name == name)).scalar_one_or_none()
+        if other is None:
+            return
+        by, at = other.settings_updated_by, f"{other.settings_updated_at:%Y-%m-%d %H:%M:%S} UTC"
+        when = (f"added by {by} at {at}" if other.settings_updated_at == other.created_at else
+                f"added at {other.created_at:%Y-%m-%d %H:%M:%S} UTC, last changed by {by} at {at}")
+        raise ValidationError(f"a connection named '{name}' already exists ({when})", field="name")
 
     @action(Permission.CONNECTIONS_MANAGE, description="change a connection")
     def update_connection(self, connection_id: int, *, base_url: str | None = None,
                           settings: dict | None = None, credentials: Credentials | None = None,
-                          interval_minutes: int | None = None, paused: bool | None = None) -> ConnectionView:
+                          interval_minutes: int | None = None, paused: bool | None = None,
+                          seen: Any = UNCHECKED) -> ConnectionView:
+        """Change what a user configures (None = keep), and/or pause or resume.
+
+        ``seen`` is the ``settings_updated_at`` the edit dialog showed. When someone else changed
+        the configuration since, the save is refused with who and when, and nothing is written
+        (a sync in between does not count: it never moves ``settings_updated_at``). Left out
+        (the CLI, the pause switch), the last write wins. A call that only pauses or resumes
+        leaves ``settings_updated_*`` alone, so it never turns an open dialog's save into a
+        conflict (the dialog does not write ``paused``)."""
+        now = self.ctx.now()
         with self.ctx.db.unit_of_work() as uow:
-            row = self._get(uow, connection_id)
+            # read FOR UPDATE: on PostgreSQL a concurrent save, or a sync page already writing
+            # the row, commits first and we then check (and version) against what it wrote
+            row = self._get(uow, connection_id, lock=True)
+            if seen is not UNCHECKED and row.settings_updated_at != seen:
+                raise ConcurrentUpdate(
+                    f"the connection '{row.name}' was changed by {row.settings_updated_by} at "
+                    f"{row.settings_updated_at:%Y-%m-%d %H:%M:%S} UTC: reload it and try again "
+                    "(your change was not saved)")
             before = {"base_url": row.base_url, "interval": row.interval_minutes, "paused": row.paused}
             new_settings = settings if settings is not None else json.loads(row.settings_json)
             config = self._validated_config(row.name, row.kind, base_url or row.base_url, row.auth_kind,
                                             new_settings)
+            configured = (base_url is not None or settings is not None or credentials is not None
+                          or interval_minutes is not None)
             row.base_url, row.settings_json = config.base_url, json.dumps(new_settings, sort_keys=True)
             if interval_minutes is not None:
                 if interval_minutes < 1:
@@ -159,11 +215,13 @@ class SyncService(Service):
                 row.paused = paused
             if credentials is not None:
                 row.credentials_enc = self._encrypt(credentials)
+            if configured:
+                row.settings_updated_by, row.settings_updated_at = self.ctx.actor, now
             audit_log(uow, actor=self.ctx.actor, action="connection.changed", entity="connection",
                       entity_id=row.id, before=before,
                       after={"base_url": row.base_url, "interval": row.interval_minutes, "paused": row.paused,
                              "credentials": "replaced" if credentials is not None else "unchanged"},
-                      at=self.ctx.now())
+                      at=now)
             view = _view(row, row.credentials_enc is not None)
         self.ctx.bus.publish("connections.changed", id=view.id)
         return view
@@ -370,8 +428,9 @@ class SyncService(Service):
         result.pages = 1
 
     # -- helpers ----------------------------------------------------------------------------
-    def _get(self, uow: Session, connection_id: int) -> Connection:
-        row = uow.get(Connection, connection_id)
+    def _get(self, uow: Session, connection_id: int, *, lock: bool = False) -> Connection:
+        """The row; ``lock`` reads it ``FOR UPDATE`` (PostgreSQL; SQLite serialises writers)."""
+        row = uow.get(Connection, connection_id, with_for_update=lock or None, populate_existing=lock)
         if row is None:
             raise NotFound(f"no connection with id {connection_id}")
         return row

@@ -208,6 +208,11 @@ class Connection(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    #: 0014: who last changed what a user configures (URL, settings, secrets, interval) and when.
+    #: ``version`` moves on every sync, so it cannot tell an edit dialog whether another user
+    #: saved meanwhile; these only move on a configuration change (team mode, issue 12).
+    settings_updated_by: Mapped[str] = mapped_column(String(64), default="system")
+    settings_updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -8,6 +8,11 @@ fields and never shown again: when editing, an empty secret field keeps what is 
 Saving is MFA-gated (``connections.manage``): it goes through ``run_sensitive``, in the worker
 pool; the configuration is checked first (on the GUI thread, no I/O) so a missing token URL is
 reported before anyone is asked for a code.
+
+Team mode: an edit passes back the ``settings_updated_at`` the dialog showed (``seen``). When
+another user saved the connection meanwhile, the service refuses with who and when; the dialog
+then reloads the connection and shows their version, so nobody's change is silently overwritten.
+A sync in between does not count (it never changes what this form edits).
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDoubleValidator, QIntValidator
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
 
-from cio_desktop.errors import ValidationError
+from cio_desktop.errors import ConcurrentUpdate, ValidationError
 from cio_desktop.integrations.http import ConnectionConfig, Credentials
 from cio_desktop.ui.dialogs.common import (hint_label, inline_error, primary_button, show_status,
                                            status_label, title_label)
@@ -135,6 +140,9 @@ class ConnectionDialog(QDialog):
     """``connection`` None = add; a ``ConnectionView`` = edit (name, kind and auth stay fixed,
     as the service only changes URL, settings, secrets, interval and pause)."""
 
+    #: after a refused save the connection was read again (the panel's table should reload too)
+    reloaded = Signal()
+
     def __init__(self, ui_ctx: Any, connection: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ui_ctx = ui_ctx
@@ -150,6 +158,10 @@ class ConnectionDialog(QDialog):
         layout.setContentsMargins(24, 20, 24, 16)
         layout.setSpacing(10)
         layout.addWidget(title_label(title))
+        self.changed_label = hint_label("")
+        self.changed_label.setObjectName("connChanged")
+        self.changed_label.setVisible(False)
+        layout.addWidget(self.changed_label)
         layout.addWidget(hint_label(
             "Secrets are stored encrypted in the database and never shown again. Saving needs a "
             "fresh two-factor code."))
@@ -305,6 +317,12 @@ class ConnectionDialog(QDialog):
 
     def _fill(self, view: Any) -> None:
         s = dict(view.settings or {})
+        self.connection = view
+        when = getattr(view, "settings_updated_at", None)
+        if when is not None:
+            self.changed_label.setText(f"Settings last changed by {view.settings_updated_by} on "
+                                       f"{when.astimezone():%Y-%m-%d %H:%M}.")
+        self.changed_label.setVisible(when is not None)
         self.name_edit.setText(view.name)
         self.name_edit.setReadOnly(True)
         self.set_kind(view.kind)
@@ -413,6 +431,8 @@ class ConnectionDialog(QDialog):
     # -- saving ----------------------------------------------------------------------------------------
     def fail(self, text: str) -> None:
         show_status(self.error_label, text)
+        if text and self.isVisible():
+            self.adjustSize()  # grow for the message instead of squeezing the fields above it
 
     def submit(self) -> None:
         problem = self.check()
@@ -424,10 +444,11 @@ class ConnectionDialog(QDialog):
         interval = self.interval_field.value()
         if self.editing:
             connection_id, url = self.connection.id, self.url_edit.text().strip()
+            seen = self.connection.settings_updated_at   # what this dialog showed
 
             def fn() -> Any:
                 return sync.update_connection(connection_id, base_url=url, settings=settings,
-                                              credentials=credentials, interval_minutes=interval)
+                                              credentials=credentials, interval_minutes=interval, seen=seen)
         else:
             name, kind, url, auth = (self.name_edit.text().strip(), self.kind_combo.currentData(),
                                      self.url_edit.text().strip(), self.auth_kind)
@@ -452,9 +473,35 @@ class ConnectionDialog(QDialog):
 
     def _failed(self, exc: BaseException) -> None:
         self.save_button.setEnabled(True)
+        if isinstance(exc, ConcurrentUpdate) and self.editing:
+            self.fail(str(exc))
+            self.reload_connection(str(exc))
+            return
         if isinstance(exc, ValidationError) and exc.field:
             self._focus(exc.field)
         self.fail(inline_error(self.ui_ctx, exc))
+
+    def reload_connection(self, message: str) -> None:
+        """After a conflict: show the connection as it is now (the other user's version), so the
+        change is made again on top of it. Typed secrets are cleared: they were not saved."""
+        sync, connection_id = self.ui_ctx.workspace.sync, self.connection.id
+        self._clear_secrets()
+
+        def done(views: list[Any]) -> None:
+            current = next((v for v in views if v.id == connection_id), None)
+            if current is None:
+                self.fail(f"{message}\nThe connection no longer exists.")
+                self.save_button.setEnabled(False)
+            else:
+                self._fill(current)
+                self._auth_changed()
+                self.fail(f"{message}\nReloaded: the form now shows the current settings; make your "
+                          "change again and save.")
+            self.reloaded.emit()
+
+        self.ui_ctx.workers.run(sync.list_connections, done,
+                                lambda exc: self.fail(f"{message}\nCould not reload: "
+                                                      f"{inline_error(self.ui_ctx, exc)}"))
 
     def _cancelled(self) -> None:
         self.save_button.setEnabled(True)

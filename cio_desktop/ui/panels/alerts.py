@@ -1,5 +1,7 @@
 """Alerts: the notification centre (your in-app notifications, unread count as the sidebar
-badge), the alerts table (acknowledge, open the related panel) and the threshold rules.
+badge), the alerts table (acknowledge, open the related panel) and the threshold rules (a
+sortable table; with ``alerts.manage`` add and edit them in ``AlertRuleDialog``, which refuses to
+overwrite another user's change made meanwhile and reloads the rule instead).
 
 Double-clicking a notification marks it read and opens the place it points to (a payment, a
 connection, the risk panel…) through ``ui_ctx.extra["open_panel"]`` (set by the main window).
@@ -30,7 +32,7 @@ NOTE_COLUMNS = ("When", "Severity", "Title", "Kind", "Opens", "Read")
 ALERT_COLUMNS = ("ID", "Severity", "Status", "Rule", "Subject", "Measured", "Threshold", "Raised", "Level",
                  "Acknowledged by")
 RULE_COLUMNS = ("Name", "Source", "Measure", "Comparison", "Threshold", "Severity", "Escalation", "Path",
-                "Enabled")
+                "Enabled", "Last changed")
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -92,6 +94,8 @@ class AlertsPanel(Panel):
         self.last_message = ""
         self._generation = 0
         self._badge_generation = 0
+        self._rule_to_select: int | None = None
+        self.rule_dialog: Any = None   # the open AlertRuleDialog (tests)
         self.confirm = confirm   # tests replace it
 
     # -- construction ---------------------------------------------------------------------------
@@ -180,12 +184,27 @@ class AlertsPanel(Panel):
         rules = QWidget()
         rl = QVBoxLayout(rules)
         rl.setContentsMargins(0, 8, 0, 0)
+        bar = QHBoxLayout()
+        self.add_rule_button = QPushButton("Add rule…")
+        self.add_rule_button.setObjectName("ruleAdd")
+        self.add_rule_button.clicked.connect(lambda _c=False: self.open_add_rule())
+        self.edit_rule_button = QPushButton("Edit…")
+        self.edit_rule_button.setObjectName("ruleEdit")
+        self.edit_rule_button.clicked.connect(lambda _c=False: self.open_edit_rule())
+        for b in (self.add_rule_button, self.edit_rule_button):
+            b.setVisible(self.can_manage)
+            bar.addWidget(b)
+        bar.addStretch(1)
+        rl.addLayout(bar)
         self.rule_model, self.rule_proxy, self.rule_table = _table(RULE_COLUMNS, "rulesTable", 1,
                                                                    Qt.SortOrder.AscendingOrder)
+        self.rule_table.doubleClicked.connect(lambda _i: self.open_edit_rule() if self.can_manage else None)
+        self.rule_table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         rl.addWidget(self.rule_table, 1)
-        hint = QLabel("Rules are data: thresholds, severities and escalation paths can be changed by a user "
-                      "with alerts.manage (cio-desktop CLI or the service). Escalation steps: a user name or "
-                      "role:<role>.")
+        hint = QLabel("Escalation steps are user names or role:<role>; the first step is notified, and an "
+                      "unacknowledged critical alert moves one step up per interval. "
+                      + ("Disable a rule to stop it raising alerts." if self.can_manage else
+                         "Changing rules needs the alerts.manage permission."))
         hint.setWordWrap(True)
         hint.setProperty("hint", True)
         rl.addWidget(hint)
@@ -287,15 +306,28 @@ class AlertsPanel(Panel):
         self.rule_model.removeRows(0, self.rule_model.rowCount())
         for r in self.rules:
             esc = f"every {r.escalation_minutes} min" if r.escalation_minutes else ""
-            self.rule_model.appendRow([
-                _item(r.name, None, r.id), _item(r.source), _item(r.metric), _item(r.comparison),
-                _item(r.threshold), _severity_item(r.severity), _item(esc), _item(" → ".join(r.escalation_path)),
-                _item("yes" if r.enabled else "no")])
+            changed = f"{r.updated_by} · {when(r.updated_at)}" if r.updated_at else r.updated_by
+            items = [
+                _item(r.name, r.name.casefold(), r.id), _item(r.source), _item(r.metric), _item(r.comparison),
+                _item(r.threshold, _number(r.threshold)), _severity_item(r.severity),
+                _item(esc, r.escalation_minutes or 0), _item(" → ".join(r.escalation_path)),
+                _item("yes" if r.enabled else "no"),
+                _item(changed, r.updated_at.timestamp() if r.updated_at else 0.0)]
+            if not r.enabled:
+                for it in items:
+                    it.setForeground(muted_color())
+            self.rule_model.appendRow(items)
         for table in (self.note_table, self.alert_table, self.rule_table):
             table.resizeColumnsToContents()
             header = table.horizontalHeader()
             for c in range(header.count() - 1):
                 header.resizeSection(c, min(header.sectionSize(c), 320))
+        # the path is long and repeats across rules (its tooltip has it whole): keep "Last changed" in view
+        rule_header = self.rule_table.horizontalHeader()
+        path_column = RULE_COLUMNS.index("Path")
+        rule_header.resizeSection(path_column, min(rule_header.sectionSize(path_column), 200))
+        if self._rule_to_select is not None and self.select_rule(self._rule_to_select):
+            self._rule_to_select = None
         self._update_buttons()
 
     def _filter(self, text: str) -> None:
@@ -315,6 +347,16 @@ class AlertsPanel(Panel):
 
     def selected_note(self) -> Any:
         return self._selected(self.note_table, self.note_proxy, self.notes, lambda n: n.id)
+
+    def selected_rule(self) -> Any:
+        return self._selected(self.rule_table, self.rule_proxy, self.rules, lambda r: r.id)
+
+    def select_rule(self, rule_id: int) -> bool:
+        for row in range(self.rule_proxy.rowCount()):
+            if self.rule_proxy.data(self.rule_proxy.index(row, 0), ID_ROLE) == rule_id:
+                self.rule_table.selectRow(row)
+                return True
+        return False
 
     def select_alert(self, alert_id: int) -> bool:
         self.tabs.setCurrentIndex(1)
@@ -344,6 +386,7 @@ class AlertsPanel(Panel):
 
     def _update_buttons(self) -> None:
         a = self.selected_alert() if self._built else None
+        self.edit_rule_button.setEnabled(self._built and self.selected_rule() is not None)
         self.ack_button.setEnabled(a is not None and a.status == "open")
         self.open_alert_button.setEnabled(a is not None)
         self.detail.setText(a.message if a else "")
@@ -416,11 +459,46 @@ class AlertsPanel(Panel):
         if a is not None:
             self._open(a.panel, a.ref)
 
+    # -- rules -----------------------------------------------------------------------------------
+    def open_add_rule(self) -> Any:
+        return self._open_rule_dialog(None)
+
+    def open_edit_rule(self) -> Any:
+        rule = self.selected_rule()
+        return self._open_rule_dialog(rule) if rule is not None else None
+
+    def _open_rule_dialog(self, rule: Any) -> Any:
+        """The rule editor, with what this table shows (its ``updated_at`` is the ``seen`` token)."""
+        from cio_desktop.ui.dialogs.alert_rule_dialog import AlertRuleDialog
+
+        dialog = AlertRuleDialog(self.app, rule, self, taken=[r.name for r in self.rules])
+        dialog.accepted.connect(lambda: self._rule_saved(dialog, "added" if rule is None else "saved"))
+        dialog.reloaded.connect(self.reload)  # a refused save reloaded the rule: so does the table
+        self.rule_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _rule_saved(self, dialog: Any, what: str) -> None:
+        view = dialog.result_value
+        if view is None:
+            return
+        self._rule_to_select = view.id
+        self._say(f"alert rule “{view.name}” {what}" + ("" if view.enabled else " (disabled)"))
+        self.reload()
+
     def open_preferences(self) -> None:
         from cio_desktop.ui.dialogs.notification_prefs import NotificationPrefsDialog
 
         self.prefs_dialog = NotificationPrefsDialog(self.app, self)
         self.prefs_dialog.open()
+
+
+def _number(text: str) -> float:
+    """A threshold's sort key (numeric, not alphabetical: 0.10 after 0.05, -2500 first)."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _fmt(value: str, unit: str) -> str:

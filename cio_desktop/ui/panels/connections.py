@@ -2,7 +2,8 @@
 
 A sortable table of connections (when each last ran, last succeeded, runs next, and the last
 error in red), the recent runs of the selected one, and the actions: Add… / Edit… (the
-connection dialog; MFA-gated), Test, Sync now, Pause / Resume (MFA-gated). Every service call
+connection dialog; MFA-gated; a save refused because another user changed the connection
+meanwhile reloads it, here and in the dialog), Test, Sync now, Pause / Resume (MFA-gated). Every service call
 runs in the worker pool; the panel refreshes on ``connections.changed`` and on the
 ``sync.completed`` / ``sync.failed`` events the scheduler's background runs publish too.
 Buttons the role may not use are hidden (``connections.manage``, ``sync.run``); the services
@@ -456,6 +457,7 @@ class ConnectionsPanel(Panel):
             return None
         dialog = ConnectionDialog(self.app, view, self)
         dialog.accepted.connect(lambda: self._saved(dialog, "saved"))
+        dialog.reloaded.connect(self.reload)  # another user saved it meanwhile: show their version here too
         self.dialog = dialog
         dialog.open()
         return dialog
