@@ -8,11 +8,14 @@ reads a module-global, so tests build their own.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import tempfile
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import platformdirs
 
@@ -88,6 +91,92 @@ def _coerce(name: str, value: Any, default: Any, origin: str = "") -> Any:
         raise ConfigError(f"setting '{name}'{where}: cannot use {str(value)[:80]!r} ({str(exc)[:120]})") from None
 
 
+def settings_file_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The TOML file ``load_settings`` reads (and the Settings dialog writes): ``CIO_CONFIG``,
+    else ``<config dir>/config.toml``. One function, so the two can never disagree."""
+    env = os.environ if environ is None else environ
+    return Path(env["CIO_CONFIG"]) if env.get("CIO_CONFIG") else Settings().config_dir / "config.toml"
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The values written in the settings file (empty when there is none)."""
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc}") from None
+
+
+def environment_overrides(names: Iterable[str], environ: Mapping[str, str] | None = None) -> list[str]:
+    """The ``CIO_<NAME>`` variables set for ``names``: they win over the file at the next start."""
+    env = os.environ if environ is None else environ
+    return [f"CIO_{n.upper()}" for n in names if f"CIO_{n.upper()}" in env]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    # a JSON string is a valid TOML basic string (same escapes); checked by re-reading below
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def save_settings(changes: Mapping[str, Any], path: Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Path:
+    """Write ``changes`` into the settings file, keeping every other line (and comment) as it is.
+
+    Each value is checked like ``load_settings`` checks it; the new text is re-read with
+    ``tomllib`` and replaces the old file atomically (owner-only permissions), so a failed save
+    leaves the previous file intact. The running application is not changed: settings are read
+    at start. Returns the file written.
+    """
+    target = path or settings_file_path(environ)
+    defaults = Settings()
+    known = {f.name for f in fields(Settings)}
+    for name, value in changes.items():
+        if name not in known:
+            raise ConfigError(f"unknown setting '{name}'")
+        _coerce(name, value, getattr(defaults, name))
+    try:
+        text = target.read_text(encoding="utf-8") if target.is_file() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read settings file {target}: {exc}") from None
+    lines = text.splitlines()
+    for name, value in changes.items():
+        line = f"{name} = {_toml_value(value)}"
+        pattern = re.compile(rf"^\s*{re.escape(name)}\s*=")
+        at = next((i for i, old in enumerate(lines) if pattern.match(old)), None)
+        if at is None:
+            lines.append(line)
+        else:
+            lines[at] = line
+    new_text = "\n".join(lines) + "\n"
+    try:
+        parsed = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {target} cannot be updated safely ({exc}); edit it by hand") from None
+    for name, value in changes.items():
+        if parsed.get(name) != value:
+            raise ConfigError(f"settings file {target}: '{name}' did not read back as written; edit it by hand")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(new_text)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError(f"cannot write settings file {target}: {exc.strerror or exc}") from None
+    return target
+
+
 def load_settings(overrides: Mapping[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from defaults, the TOML file, ``CIO_*`` variables and overrides."""
@@ -95,7 +184,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     defaults = Settings()
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
-    config_file = Path(env["CIO_CONFIG"]) if env.get("CIO_CONFIG") else defaults.config_dir / "config.toml"
+    config_file = settings_file_path(env)
     if config_file.is_file():
         try:
             with config_file.open("rb") as fh:

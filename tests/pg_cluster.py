@@ -100,6 +100,7 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 200
 shared_buffers = 64MB
+include_if_exists = 'overrides.conf'
 """)
         (self.data / "pg_hba.conf").write_text(
             "local all all scram-sha-256\n"
@@ -109,6 +110,25 @@ shared_buffers = 64MB
                                  "-w", "-t", "60", "start"), check=True, capture_output=True, text=True)
         self._started = True
         return self
+
+    def reconfigure(self, **params: str) -> None:
+        """Replace the override settings (``overrides.conf``, read after postgresql.conf) and
+        restart, so the next connection meets exactly that server — e.g. another certificate or
+        other TLS protocol versions. ``reconfigure()`` with no arguments goes back to the start
+        configuration. A restart (not a reload) because ``pg_ctl restart -w`` returns only once
+        the new settings serve connections: no race with the test's next connection."""
+        lines = [f"{name} = '{value}'" for name, value in params.items()]
+        (self.data / "overrides.conf").write_text("\n".join(lines) + "\n")
+        self._chown()
+        subprocess.run(self._cmd("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
+                                 "-m", "fast", "-w", "-t", "60", "restart"), check=True, capture_output=True,
+                       text=True)
+
+    def server_log(self) -> str:
+        try:
+            return (self.root / "server.log").read_text(errors="replace")
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         if self._started:

@@ -36,6 +36,7 @@ from cio_desktop.services.ledger import LedgerService
 from cio_desktop.services.payments import PaymentsService
 from cio_desktop.services.portfolio import PortfolioService
 from cio_desktop.services.risk import RiskService
+from cio_desktop.services.settings_admin import SettingsAdminService
 from cio_desktop.services.statement_import import StatementImportService
 from cio_desktop.services.sync import SyncService
 from cio_desktop.services.users import UsersService
@@ -96,6 +97,7 @@ class Workspace:
         self.dashboard = DashboardService(self.ctx)
         self.reporting = ReportingService(self.ctx)
         self.backup = BackupService(self.ctx)
+        self.settings_admin = SettingsAdminService(self.ctx)
 
     @property
     def db(self) -> Database:

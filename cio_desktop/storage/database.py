@@ -231,7 +231,7 @@ def connect(target: str, key: DbKey | None, *, create: bool = False, ca_file: st
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
-            raise DatabaseOpenError(describe_pg_failure(exc, target)) from None
+            raise DatabaseOpenError(describe_pg_failure(exc, target, pg)) from None
         db = Database(target, engine, key)
         db.insecure_host = pg.host if pg.insecure else None
         db.ca_file, db.insecure_hosts = ca_file, insecure_hosts  # pg_dump/pg_restore reuse them

@@ -8,6 +8,9 @@ Every connection uses ``sslmode=verify-full`` with TLS 1.2 minimum. A URL that a
 
 from __future__ import annotations
 
+import socket
+import ssl
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,16 +85,76 @@ def prepare_pg_target(target: str, *, ca_file: str | None = None,
     return PgTarget(url.set(query=query), args, host, insecure, mode)
 
 
-def describe_pg_failure(exc: BaseException, target: str) -> str:
-    """One line the user can act on; never the password."""
+#: PostgreSQL's SSLRequest message: length 8, request code 1234.5679
+_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+
+
+def _query_value(url: URL, name: str) -> str:
+    value = url.query.get(name)
+    if isinstance(value, tuple):
+        value = value[0] if value else None
+    return str(value or "")
+
+
+def certificate_problem(pg: PgTarget, timeout: float = 5.0) -> str | None:
+    """OpenSSL's reason why the server's certificate fails verification ("certificate has
+    expired", "self-signed certificate", "unable to get local issuer certificate"), or None.
+
+    libpq says only "certificate verify failed", but an expired certificate (renew it) and an
+    untrusted one (set pg_ca_file) need different fixes. So after such a failure — never
+    otherwise — one more handshake is made here against the same CA file and host name; it
+    stops at the certificate check, so nothing is sent to the server.
+    """
+    rootcert = pg.connect_args.get("sslrootcert")
+    if not rootcert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_verify_locations(cafile=str(rootcert))
+    except (OSError, ssl.SSLError, ValueError):
+        return None
+    address = _query_value(pg.url, "hostaddr").split(",")[0] or pg.host
+    try:
+        with socket.create_connection((address, pg.url.port or 5432), timeout=timeout) as raw:
+            raw.sendall(_SSL_REQUEST)
+            if raw.recv(1) != b"S":
+                return None
+            with ctx.wrap_socket(raw, server_hostname=pg.host):
+                return None
+    except ssl.SSLCertVerificationError as exc:
+        return str(exc.verify_message or exc.reason or "")
+    except (OSError, ssl.SSLError, ValueError):
+        return None
+
+
+def _certificate_detail(reason: str) -> str:
+    low = reason.lower()
+    if "expired" in low:
+        return "the certificate has expired"
+    if "not yet valid" in low:
+        return "the certificate is not valid yet"
+    if ("self-signed" in low or "self signed" in low) and "in certificate chain" not in low:
+        return "it is self-signed"
+    return "it is not signed by a trusted CA"
+
+
+def describe_pg_failure(exc: BaseException, target: str, pg: PgTarget | None = None) -> str:
+    """One line the user can act on; never the password. With ``pg`` (the prepared target), a
+    certificate failure is probed once more for its exact reason (``certificate_problem``)."""
     text = " ".join(str(e) for e in _chain(exc)).replace("\n", " ")
     low = text.lower()
     where = redact(target)
     if "certificate verify failed" in low or "self-signed" in low or "self signed" in low:
-        detail = "the certificate has expired" if "expired" in low else (
-            "it is self-signed" if "self" in low and "signed" in low else "it is not signed by a trusted CA")
+        reason = low
+        if pg is not None and not any(w in low for w in ("expired", "self-signed", "self signed", "issuer")):
+            reason = (certificate_problem(pg) or low).lower()
+        detail = _certificate_detail(reason)
+        advice = ("the server's administrator must renew it" if "expired" in detail else
+                  "check the date and time of this computer and the server" if "valid yet" in detail else
+                  "set pg_ca_file to the CA that signed it")
         return (f"cannot connect to {where}: the server's TLS certificate could not be verified ({detail}); "
-                "set pg_ca_file to the CA that signed it — nothing was changed")
+                f"{advice} — nothing was changed")
     if "does not match host name" in low or "hostname mismatch" in low:
         return (f"cannot connect to {where}: the server's TLS certificate is for another host name; "
                 "use the name on the certificate — nothing was changed")

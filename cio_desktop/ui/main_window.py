@@ -31,6 +31,7 @@ LOCK_SHORTCUT = "Ctrl+L"
 IMPORT_SHORTCUT = "Ctrl+I"
 QUIT_SHORTCUT = "Ctrl+Q"
 THEME_SHORTCUT = "Ctrl+Shift+T"
+SETTINGS_SHORTCUT = "Ctrl+,"
 
 
 def topic_matches(patterns: Sequence[str], topic: str) -> bool:
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self._sync_seen = False  # a sync event arrived: the start-up read must not overwrite it
         self._last_sync: tuple[str, str] | None = None
         self._hidden_for_lock: Any = None
+        self._settings_hidden_for_lock: Any = None
         if theme is not None:
             ui_ctx.extra["theme"] = theme  # panels that draw themselves follow ThemeManager.changed
         session = ui_ctx.workspace.ctx.session
@@ -190,7 +192,15 @@ class MainWindow(QMainWindow):
         self.board_pack_action.triggered.connect(lambda _c=False: self.open_board_pack())
         self.board_pack_action.setVisible(bool(self.session and self.session.can(Permission.REPORTS_EXPORT)))
         file_menu.addAction(self.board_pack_action)
-        if self.can_import:
+        self.can_manage_settings = bool(self.session and self.session.can(Permission.SETTINGS_MANAGE))
+        self.settings_dialog: Any = None
+        self.settings_action = QAction("&Settings…", self)  # issue 12: database, TLS exceptions, backup
+        self.settings_action.setShortcut(QKeySequence(SETTINGS_SHORTCUT))
+        self.settings_action.triggered.connect(lambda _c=False: self.open_settings())
+        self.settings_action.setVisible(self.can_manage_settings)
+        self.settings_action.setEnabled(self.can_manage_settings)
+        file_menu.addAction(self.settings_action)
+        if self.can_import or self.can_manage_settings:
             file_menu.addSeparator()
         self.lock_action = QAction("&Lock", self)
         self.lock_action.setShortcut(QKeySequence(LOCK_SHORTCUT))
@@ -377,6 +387,25 @@ class MainWindow(QMainWindow):
         self.ui_ctx.workers.run(latest, show, lambda exc: log.info("last sync not shown: %s", exc))
 
     # -- import ---------------------------------------------------------------------------------
+    def open_settings(self) -> Any:
+        """File ▸ Settings… (Ctrl+,): administrators only; one dialog at a time."""
+        if not self.can_manage_settings or self.locked:
+            return None
+        from cio_desktop.ui.dialogs.settings_dialog import SettingsDialog
+
+        # kept (not deleted on close) so a backup still running in the worker pool reports back
+        # to a live dialog even after the user closed it
+        dialog = self.settings_dialog
+        if dialog is None:
+            dialog = SettingsDialog(self.ui_ctx, self)
+            self.settings_dialog = dialog
+        if dialog.isVisible():
+            dialog.raise_()
+            dialog.activateWindow()
+        else:
+            dialog.open()
+        return dialog
+
     def open_board_pack(self) -> Any:
         from cio_desktop.ui.dialogs.board_pack import BoardPackDialog
 
@@ -454,6 +483,10 @@ class MainWindow(QMainWindow):
         self._hidden_for_lock = self._visible_import_dialog()
         if self._hidden_for_lock is not None:
             self._hidden_for_lock.hide()
+        settings = self.settings_dialog  # the lock hides it too (it shows the database URL)
+        self._settings_hidden_for_lock = settings if settings is not None and settings.isVisible() else None
+        if self._settings_hidden_for_lock is not None:
+            self._settings_hidden_for_lock.hide()
         self.overlay.show_over()
         auth = self.ui_ctx.workspace.auth
         self.ui_ctx.workers.run(auth.lock, None, self.ui_ctx.show_error)
@@ -462,6 +495,9 @@ class MainWindow(QMainWindow):
         self.locked = False
         self.central.setEnabled(True)
         self.menuBar().setEnabled(True)
+        settings, self._settings_hidden_for_lock = self._settings_hidden_for_lock, None
+        if settings is not None:
+            settings.open()
         dialog, self._hidden_for_lock = self._hidden_for_lock, None
         if dialog is not None:
             try:
@@ -491,6 +527,8 @@ class MainWindow(QMainWindow):
                 (THEME_SHORTCUT, "Switch light / dark theme"), ("F1", "This list")]
         if self.can_import:
             rows.insert(0, (IMPORT_SHORTCUT, "Import statements (or drop files on the window)"))
+        if self.can_manage_settings:
+            rows.insert(0, (SETTINGS_SHORTCUT, "Settings: database, TLS exceptions, backup"))
         rows += [(p.SHORTCUT, f"Open {p.TITLE}") for p in self.panels if p.SHORTCUT]
         rows += [("Enter", "Confirm a dialog"), ("Esc", "Cancel a dialog")]
         return rows

@@ -1,7 +1,10 @@
-"""Encryption in transit: every client (the bank/provider HTTP client and the shared
-``security.tls.client_ssl_context`` that SMTP and others use) refuses a server whose certificate
-is self-signed, expired or for another host, and a server that only speaks TLS 1.0/1.1 — with a
-clear message — and talks TLS 1.2+ (1.3 preferred) to a good one. Real TLS servers on 127.0.0.1."""
+"""Encryption in transit: every client — the bank/provider HTTP client, the shared
+``security.tls.client_ssl_context``, SMTP with STARTTLS and the PostgreSQL team database —
+refuses a server whose certificate is self-signed, expired or for another host, and a server
+that only speaks TLS 1.0/1.1, with a clear message and nothing sent or changed; and talks TLS
+1.2+ (1.3 preferred) to a good one. Real TLS servers on 127.0.0.1: small Python servers, an
+aiosmtpd server, and a throwaway PostgreSQL cluster of this module's own (its certificate and
+protocol versions are switched by a restart, so the session's shared cluster is never touched)."""
 
 from __future__ import annotations
 
@@ -215,3 +218,249 @@ def test_insecure_use_is_written_to_the_audit_trail(ws):
         assert verify_chain(uow).ok
     assert (entry.action, entry.entity_id, entry.actor) == ("tls.insecure_allowed", "legacy-bank.example.org",
                                                             "treasurer")
+
+
+# -- SMTP with STARTTLS (the notification transport itself, not only its context) ------------------
+
+class _SmtpSink:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd API
+        self.messages.append(envelope.content)
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server(kit):  # noqa: ANN001, ANN201
+    """``start(which, max_version=None)``: an SMTP server on localhost that requires STARTTLS
+    and presents the named certificate (optionally limited to an old TLS version)."""
+    from aiosmtpd.controller import Controller
+
+    started: list[tuple[Controller, _SmtpSink]] = []
+
+    def start(which: str = "good", max_version: ssl.TLSVersion | None = None) -> tuple[int, _SmtpSink]:
+        cert, key = {"good": (kit.good_cert, kit.good_key), "expired": (kit.expired_cert, kit.expired_key),
+                     "wronghost": (kit.wrong_host_cert, kit.wrong_host_key),
+                     "selfsigned": (kit.self_signed_cert, kit.self_signed_key)}[which]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(cert), str(key))
+        if max_version is not None:
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = max_version
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        sink = _SmtpSink()
+        controller = Controller(sink, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
+                                auth_required=False)
+        controller.start()
+        started.append((controller, sink))
+        return port, sink
+
+    yield start
+    for controller, _sink in started:
+        controller.stop()
+
+
+def _send_mail(kit: CertKit, port: int) -> None:
+    from cio_desktop.integrations.notify.base import OutgoingMessage
+    from cio_desktop.integrations.notify.smtp import SmtpSettings, SmtpTransport
+
+    settings = SmtpSettings(host="localhost", port=port, sender="cio@cio.test", ca_file=str(kit.ca), timeout=5)
+    SmtpTransport(settings).send("treasurer@cio.test", OutgoingMessage("Balance alert", "secret body"))
+
+
+def _legacy_starttls(port: int) -> str:
+    """Proves the server really offers the old version: a client that accepts anything gets it."""
+    import smtplib
+
+    legacy = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    legacy.check_hostname, legacy.verify_mode = False, ssl.CERT_NONE
+    legacy.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy.minimum_version = ssl.TLSVersion.TLSv1
+    with smtplib.SMTP("localhost", port, timeout=5) as client:
+        client.starttls(context=legacy)
+        return client.sock.version() or ""
+
+
+def test_smtp_starttls_to_a_good_server_delivers(kit, smtp_server):
+    port, sink = smtp_server()
+    _send_mail(kit, port)
+    assert len(sink.messages) == 1 and b"secret body" in sink.messages[0]
+
+
+@pytest.mark.parametrize("which, detail", [("selfsigned", "self-signed"), ("expired", "expired"),
+                                           ("wronghost", "mismatch")])
+def test_smtp_starttls_refuses_a_certificate_that_does_not_verify(kit, smtp_server, which, detail):
+    from cio_desktop.integrations.notify.base import DeliveryFailed
+
+    port, sink = smtp_server(which)
+    with pytest.raises(DeliveryFailed) as info:
+        _send_mail(kit, port)
+    msg = str(info.value)
+    assert f"TLS with localhost:{port} failed" in msg and "certificate could not be verified" in msg
+    assert detail in msg.lower() or detail.replace("-", " ") in msg.lower()
+    assert info.value.retryable is False
+    assert sink.messages == []                      # nothing (and no alert text) was sent
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
+def test_smtp_starttls_refuses_a_server_that_only_speaks_old_tls(kit, smtp_server, version):
+    from cio_desktop.integrations.notify.base import DeliveryFailed
+
+    port, sink = smtp_server(max_version=version)
+    assert _legacy_starttls(port) == {ssl.TLSVersion.TLSv1: "TLSv1", ssl.TLSVersion.TLSv1_1: "TLSv1.1"}[version]
+    sink.messages.clear()
+    with pytest.raises(DeliveryFailed) as info:
+        _send_mail(kit, port)
+    msg = str(info.value)
+    assert f"TLS with localhost:{port} failed" in msg and "TLS 1.2 or later is required" in msg, msg
+    assert sink.messages == []
+
+
+# -- PostgreSQL (team mode): a cluster of this module's own, reconfigured per case ------------------
+
+@pytest.fixture(scope="module")
+def tls_cluster():  # noqa: ANN201
+    """A throwaway server with one empty database ``fresh`` that no refusal may touch."""
+    from tests.pg_cluster import PgCluster, find_bin_dir
+
+    if find_bin_dir() is None:
+        pytest.skip("PostgreSQL server binaries not installed (scripts/setup installs them)")
+    cluster = PgCluster().start()
+    try:
+        cluster.admin_execute("CREATE DATABASE fresh")
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_server(tls_cluster):  # noqa: ANN001, ANN201
+    """``pg_server(**settings)`` restarts the module's cluster with those TLS settings; after the
+    test it goes back to its good certificate and TLS 1.2+."""
+    yield tls_cluster.reconfigure
+    tls_cluster.reconfigure()
+
+
+PG_CERTS = {"selfsigned": ("self_signed_cert", "self_signed_key"), "expired": ("expired_cert", "expired_key"),
+            "wronghost": ("wrong_host_cert", "wrong_host_key")}
+
+
+def _public_tables(cluster) -> int:  # noqa: ANN001
+    import psycopg
+
+    with psycopg.connect(cluster.url("fresh")) as conn:
+        return conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
+
+
+def _open_fresh(cluster, tmp_path: Path):  # noqa: ANN001, ANN202
+    """What a workstation does at start: open (and, for a new team database, set up) ``fresh``."""
+    from cio_desktop.services.workspace import open_workspace
+    from tests.conftest import TEST_KEY, make_settings
+
+    return open_workspace(make_settings(tmp_path, db=cluster.url("fresh")), create=True, key=TEST_KEY)
+
+
+def _legacy_pg_handshake(port: int) -> str | None:
+    """The TLS version a client that accepts anything gets from the server (None: no handshake)."""
+    import struct
+
+    legacy = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    legacy.check_hostname, legacy.verify_mode = False, ssl.CERT_NONE
+    legacy.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy.minimum_version = ssl.TLSVersion.TLSv1
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(struct.pack("!ii", 8, 80877103))          # PostgreSQL SSLRequest
+        assert raw.recv(1) == b"S"
+        try:
+            with legacy.wrap_socket(raw, server_hostname="localhost") as tls:
+                return tls.version()
+        except ssl.SSLError:
+            return None
+
+
+def test_pg_client_requires_verify_full_and_tls_1_2_in_its_libpq_parameters(tls_cluster):
+    from cio_desktop.storage.team import prepare_pg_target
+
+    args = prepare_pg_target(tls_cluster.url("fresh")).connect_args
+    assert args["sslmode"] == "verify-full" and args["ssl_min_protocol_version"] == "TLSv1.2"
+    assert args["sslrootcert"] == str(tls_cluster.certs.ca)
+
+
+@pytest.mark.parametrize("which, detail, advice", [
+    ("selfsigned", "it is self-signed", "set pg_ca_file"),
+    ("expired", "the certificate has expired", "must renew it"),
+])
+def test_pg_refuses_a_server_certificate_that_does_not_verify(tls_cluster, pg_server, tmp_path, which, detail,
+                                                              advice):
+    from cio_desktop.errors import DatabaseOpenError
+
+    cert, key = (getattr(tls_cluster.certs, a) for a in PG_CERTS[which])
+    pg_server(ssl_cert_file=str(cert), ssl_key_file=str(key))
+    with pytest.raises(DatabaseOpenError) as info:
+        _open_fresh(tls_cluster, tmp_path)
+    msg = str(info.value)
+    assert "the server's TLS certificate could not be verified" in msg, msg
+    assert detail in msg and advice in msg and "nothing was changed" in msg, msg
+    assert _no_password(msg)
+    pg_server()
+    assert _public_tables(tls_cluster) == 0            # no migration ran: nothing was opened
+
+
+def test_pg_refuses_a_server_certificate_for_another_host(tls_cluster, pg_server, tmp_path):
+    from cio_desktop.errors import DatabaseOpenError
+
+    cert, key = (getattr(tls_cluster.certs, a) for a in PG_CERTS["wronghost"])
+    pg_server(ssl_cert_file=str(cert), ssl_key_file=str(key))
+    with pytest.raises(DatabaseOpenError) as info:
+        _open_fresh(tls_cluster, tmp_path)
+    msg = str(info.value)
+    assert "certificate is for another host name" in msg and "nothing was changed" in msg, msg
+    assert _no_password(msg)
+    pg_server()
+    assert _public_tables(tls_cluster) == 0
+
+
+@pytest.mark.parametrize("version", ["TLSv1", "TLSv1.1"])
+def test_pg_refuses_a_server_that_only_speaks_old_tls(tls_cluster, pg_server, tmp_path, version):
+    from cio_desktop.errors import DatabaseOpenError
+
+    # SECLEVEL=0 lets this OpenSSL offer the old protocol at all; where a build refuses it
+    # anyway the server still starts and every handshake fails — the client's side is the same
+    pg_server(ssl_min_protocol_version="TLSv1", ssl_max_protocol_version=version,
+              ssl_ciphers="DEFAULT:@SECLEVEL=0")
+    assert _legacy_pg_handshake(tls_cluster.port) in (version, None)
+    with pytest.raises(DatabaseOpenError) as info:
+        _open_fresh(tls_cluster, tmp_path)
+    msg = str(info.value)
+    assert "the server does not offer TLS 1.2 or newer" in msg and "nothing was changed" in msg, msg
+    pg_server()
+    assert _public_tables(tls_cluster) == 0
+
+
+def test_pg_server_capped_at_tls_1_2_is_still_accepted(tls_cluster, pg_server):
+    from cio_desktop.storage.database import connect
+
+    pg_server(ssl_max_protocol_version="TLSv1.2")
+    db = connect(tls_cluster.url("fresh"), None)
+    try:
+        with db.engine.connect() as conn:
+            version = conn.exec_driver_sql("SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()").scalar()
+    finally:
+        db.dispose()
+    assert version == "TLSv1.2"
+
+
+def _no_password(message: str) -> bool:
+    from tests.pg_cluster import PASSWORD
+
+    return PASSWORD not in message

@@ -23,6 +23,8 @@ CLIENT_CERT_REFUSALS = {
 }
 PROTOCOL_REFUSALS = {"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE",
                      "WRONG_VERSION_NUMBER"}
+#: the peer hung up mid-handshake without saying why
+HANDSHAKE_HANGUPS = {"UNEXPECTED_EOF_WHILE_READING"}
 
 
 def build_ssl_context(*, connection: str, ca_bundle_path: str | None = None,
@@ -93,6 +95,11 @@ def describe_tls_failure(exc: BaseException) -> tuple[str, bool] | None:
             if reason in PROTOCOL_REFUSALS:
                 return (f"no common TLS version with the server ({reason.lower()}); TLS 1.2 or later "
                         f"is required", False)
+            if reason in HANDSHAKE_HANGUPS:
+                # asyncio-based servers (and some appliances) drop the connection instead of sending
+                # the protocol-version alert, so this is how an old-TLS-only server often looks
+                return ("the server closed the connection during the TLS handshake; it may offer only "
+                        "TLS 1.0/1.1, which are refused (TLS 1.2 or later is required)", True)
             return f"TLS error ({reason.lower() or type(e).__name__})", True
     text = " ".join(str(e) for e in exception_chain(exc)).upper()
     if "CERTIFICATE_VERIFY_FAILED" in text:
