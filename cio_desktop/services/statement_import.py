@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import date, timezone
-from decimal import Decimal
+from datetime import timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cio_desktop.domain.masking import compact, mask_account_number
-from cio_desktop.domain.money import Money, currency_exponent, is_currency
-from cio_desktop.domain.statements import Statement, StatementLine
+from cio_desktop.domain.money import Money, is_currency
+from cio_desktop.domain.statements import Statement
 from cio_desktop.errors import CioError, NotFound, ValidationError
 from cio_desktop.integrations.statements import detect_format, parser_module
 from cio_desktop.security.permissions import Permission
@@ -38,20 +36,23 @@ from cio_desktop.services.accounts import NUMBER_CONTEXT, add_account
 from cio_desktop.services.audit import audit_log
 from cio_desktop.services.base import Service, action
 from cio_desktop.services.context import ServiceContext
-from cio_desktop.services.ledger import search_text_for
+from cio_desktop.services.parse_worker import WorkerFeeds
+from cio_desktop.services.statement_rows import (LINE_COLUMNS, StatementFeed, check_currencies,
+                                                  local_feeds)
 from cio_desktop.storage.bulk_load import indexes_deferred
 from cio_desktop.storage.models import Account, ImportBatch, Transaction
 
 log = logging.getLogger(__name__)
 
-CHUNK = 10_000
 IMPORT_CACHE_KIB = 256 * 1024  # page cache for an import's connection (reset when it returns to the pool)
 #: An import defers the ledger's query indexes (``storage.bulk_load``) when the file is at least
 #: this big and its estimated line count is at least the number of lines already stored: then
 #: rebuilding the indexes once costs less than maintaining them per row (bench/import.py).
 BULK_LOAD_MIN_BYTES = 16 * 1024 * 1024
 BULK_LOAD_BYTES_PER_LINE = 100  # a conservative estimate over CSV, MT940, camt and BAI2 files
-NO_REFERENCE = {"", "NONREF", "NOTPROVIDED", "NONE", "N/A", "NA", "-"}
+#: A file at least this big on SQLite is parsed by a worker process while this one inserts
+#: (``parse_worker``); below it, starting the worker costs more than the overlap saves.
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 Progress = Callable[[int], None]
 
 
@@ -81,53 +82,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def dedup_reference(line: StatementLine, amount_minor: int, occurrences: Counter) -> str:
-    ref = (line.reference or "").strip()
-    if ref.upper() not in NO_REFERENCE:
-        return ref[:64]
-    basis = "\x1f".join((line.booking_date.isoformat(), str(amount_minor), line.counterparty.strip(),
-                         line.description.strip(), line.end_to_end_id.strip()))
-    digest = hashlib.sha256(basis.encode("utf-8")).hexdigest()[:40]
-    occurrences[digest] += 1
-    return f"h:{digest}#{occurrences[digest]}"
-
-
-class LineValidator:
-    """Validates a statement's lines for one account: the line's amount in minor units, or a
-    ValidationError naming file, line and field. Per-account facts (currency, exponent) are
-    worked out once per statement, not per line — this runs for every imported line."""
-
-    def __init__(self, account_currency: str, source: str) -> None:
-        self.currency, self.source = account_currency, source
-        self.exponent = currency_exponent(account_currency)
-
-    def __call__(self, line: StatementLine) -> int:
-        currency = self.currency
-        if not isinstance(line.booking_date, date):
-            self._refuse(line, "booking date is missing or not a date", "booking date")
-        if line.value_date is not None and not isinstance(line.value_date, date):
-            self._refuse(line, "value date is not a date", "value date")
-        if line.currency != currency:
-            if not is_currency(line.currency):
-                self._refuse(line, f"'{line.currency}' is not an ISO 4217 currency", "currency")
-            if line.currency.upper() != currency:
-                self._refuse(line, f"line currency {line.currency} differs from the account currency "
-                                   f"{currency}", "currency")
-        amount = line.amount
-        if not isinstance(amount, Decimal) or not amount.is_finite():
-            self._refuse(line, f"'{amount}' is not an amount", "amount")
-        scaled = amount.scaleb(self.exponent)
-        if scaled != scaled.to_integral_value():
-            self._refuse(line, f"{amount} has more than {self.exponent} decimals for {currency}", "amount")
-        minor = int(scaled)
-        if abs(minor) >= 10**17:
-            self._refuse(line, f"{amount} is beyond any plausible amount", "amount")
-        return minor
-
-    def _refuse(self, line: StatementLine, message: str, field_name: str) -> None:
-        raise ValidationError(message, source=self.source, line=line.line, field=field_name)
 
 
 class StatementImportService(Service):
@@ -164,10 +118,9 @@ class StatementImportService(Service):
             uow.add(batch)
             uow.flush()
             result.batch_id = batch.id
-            with path.open("rb") as stream, _bulk_load(uow, path):
+            with _statement_feeds(uow, module, fmt, path, name, options) as feeds, _bulk_load(uow, path):
                 try:
-                    ingest(self.ctx, uow, module.parse(stream, name, **options), batch, result,
-                           account_id=account_id, progress=progress)
+                    ingest_feeds(self.ctx, uow, feeds, batch, result, account_id=account_id, progress=progress)
                 except (CioError, OSError) as exc:
                     if isinstance(exc, OSError):
                         raise ValidationError(f"cannot read the file: {exc.strerror}", source=name) from None
@@ -213,13 +166,45 @@ def _bulk_load(uow: Session, path: Path) -> Any:
     return indexes_deferred(uow.connection().connection.driver_connection.cursor(), "transactions")
 
 
+def _statement_feeds(uow: Session, module: Any, fmt: str, path: Path, name: str,
+                     options: dict[str, Any]) -> Any:
+    """Feeds of the file's statements: from a parse worker process for a large file on SQLite
+    (``parse_worker``: parsing overlaps the inserts), else parsed in this process."""
+    sqlite = uow.get_bind().dialect.name == "sqlite"
+    if sqlite and path.stat().st_size >= PARALLEL_MIN_BYTES:
+        return WorkerFeeds(fmt, path, name, options)
+    return _LocalFile(module, path, name, options, iso_dates=sqlite)
+
+
+class _LocalFile:
+    """A file parsed in this process, open for the length of the import."""
+
+    def __init__(self, module: Any, path: Path, name: str, options: dict[str, Any], *, iso_dates: bool) -> None:
+        self.module, self.path, self.name, self.options, self.iso_dates = module, path, name, options, iso_dates
+
+    def __enter__(self) -> Iterator[StatementFeed]:
+        self.stream = self.path.open("rb")
+        return local_feeds(self.module.parse(self.stream, self.name, **self.options), self.name,
+                           iso_dates=self.iso_dates)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.close()
+
+
 def ingest(ctx: ServiceContext, uow: Session, statements: Iterable[Statement], batch: ImportBatch,
            result: FileImportResult, *, account_id: int | None = None,
            progress: Progress | None = None) -> None:
     """Validate, de-duplicate and store statements inside the caller's transaction (shared by
     file import and API synchronisation); fills ``result`` and the batch counters."""
-    for statement in statements:
-        _import_statement(ctx, uow, statement, batch.id, account_id, result, progress)
+    feeds = local_feeds(statements, result.file, iso_dates=ctx.db.kind == "sqlite")
+    ingest_feeds(ctx, uow, feeds, batch, result, account_id=account_id, progress=progress)
+
+
+def ingest_feeds(ctx: ServiceContext, uow: Session, feeds: Iterable[StatementFeed], batch: ImportBatch,
+                 result: FileImportResult, *, account_id: int | None = None,
+                 progress: Progress | None = None) -> None:
+    for feed in feeds:
+        _import_statement(ctx, uow, feed, batch.id, account_id, result, progress)
     batch.lines_new, batch.lines_duplicate, batch.statements = result.new, result.duplicates, result.statements
 
 
@@ -252,9 +237,10 @@ def _resolve_account(ctx: ServiceContext, uow: Session, statement: Statement, ac
     result.created_accounts.append(account.number_masked)
     return account
 
-def _import_statement(ctx: ServiceContext, uow: Session, statement: Statement, batch_id: int,
+def _import_statement(ctx: ServiceContext, uow: Session, feed: StatementFeed, batch_id: int,
                       account_id: int | None, result: FileImportResult,
                       progress: Progress | None) -> None:
+    statement = feed.statement
     account = _resolve_account(ctx, uow, statement, account_id, result)
     if statement.currency and is_currency(statement.currency) and \
             statement.currency.upper() != account.currency:
@@ -264,65 +250,42 @@ def _import_statement(ctx: ServiceContext, uow: Session, statement: Statement, b
     if account.number_masked not in result.accounts:
         result.accounts.append(account.number_masked)
     writer = _RowWriter(uow, ctx.db.kind, ctx.now(), account.id, account.currency, result.format, batch_id)
-    occurrences: Counter = Counter()
-    total_minor = 0
-    validate_line = LineValidator(account.currency, statement.source or result.file)
-    for line in statement.lines:
-        minor = validate_line(line)
-        total_minor += minor
-        writer.add(line, minor, dedup_reference(line, minor, occurrences))
-        if writer.full:
-            writer.flush(result, progress)
-    writer.flush(result, progress)
-    _check_reconciles(statement, total_minor, account.currency, result.file)
+    source = statement.source or result.file
+    for chunk in feed.chunks:
+        check_currencies(chunk.currencies, account.currency, source)
+        if chunk.error is not None:
+            raise chunk.error
+        writer.write(chunk.rows, result, progress)
+    _check_reconciles(statement, feed.total_minor, account.currency, result.file)
     result.statements += 1
 
 
 class _RowWriter:
-    """Buffers ledger rows and writes them with INSERT … ON CONFLICT DO NOTHING, counting what
-    was new. On SQLite the rows go as plain tuples through the driver's ``executemany`` inside
-    the session's transaction (SQLAlchemy's per-row parameter processing would cost more than
-    the insert itself); PostgreSQL takes the portable Core statement."""
-
-    COLUMNS = ("account_id", "booking_date", "value_date", "amount_minor", "currency", "counterparty",
-               "bank_reference", "description", "category", "bank_code", "source", "import_batch_id",
-               "created_at", "search_text", "end_to_end_id")
+    """Writes row chunks (``statement_rows.LINE_COLUMNS``) with INSERT … ON CONFLICT DO NOTHING,
+    counting what was new. On SQLite the rows go as plain tuples through the driver's
+    ``executemany`` inside the session's transaction (SQLAlchemy's per-row parameter processing
+    would cost more than the insert itself), with the statement's constant columns written into
+    the SQL once instead of bound for every row; PostgreSQL takes the portable Core statement."""
 
     def __init__(self, uow: Session, dialect: str, now: Any, account_id: int, currency: str, fmt: str,
                  batch_id: int) -> None:
         self.uow, self.sqlite = uow, dialect == "sqlite"
-        self.fixed = (account_id, currency, fmt, batch_id)
-        self.now = now.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") \
-            if self.sqlite else now
-        self.rows: list = []
         self._cache_raised = False
         if self.sqlite:
-            self.sql = (f"INSERT INTO transactions ({', '.join(self.COLUMNS)}) VALUES "
-                        f"({', '.join('?' * len(self.COLUMNS))}) ON CONFLICT DO NOTHING")
+            created = now.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+            constants = {"account_id": int(account_id), "currency": _sql_text(currency), "category": "''",
+                         "source": _sql_text(fmt), "import_batch_id": int(batch_id),
+                         "created_at": _sql_text(created)}
+            self.sql = (f"INSERT INTO transactions ({', '.join([*constants, *LINE_COLUMNS])}) VALUES "
+                        f"({', '.join([*map(str, constants.values()), *'?' * len(LINE_COLUMNS)])}) "
+                        "ON CONFLICT DO NOTHING")
         else:
+            self.constants = {"account_id": account_id, "currency": currency, "category": "", "source": fmt,
+                              "import_batch_id": batch_id, "created_at": now}
             self.stmt = _insert_ignoring_duplicates(dialect)
 
-    @property
-    def full(self) -> bool:
-        return len(self.rows) >= CHUNK
-
-    def add(self, line: StatementLine, minor: int, reference: str) -> None:
-        account_id, currency, fmt, batch_id = self.fixed
-        counterparty, description = line.counterparty[:140], line.description[:500]
-        search = search_text_for(line.counterparty, line.reference, line.description, "")
-        e2e = (line.end_to_end_id or "").strip()[:35] or None  # matches executed payments (0008)
-        if self.sqlite:
-            self.rows.append((account_id, line.booking_date.isoformat(),
-                              line.value_date.isoformat() if line.value_date else None, minor, currency,
-                              counterparty, reference, description, "", line.bank_code[:32], fmt, batch_id,
-                              self.now, search, e2e))
-        else:
-            self.rows.append(dict(zip(self.COLUMNS, (
-                account_id, line.booking_date, line.value_date, minor, currency, counterparty, reference,
-                description, "", line.bank_code[:32], fmt, batch_id, self.now, search, e2e))))
-
-    def flush(self, result: FileImportResult, progress: Progress | None) -> None:
-        if not self.rows:
+    def write(self, rows: list[tuple], result: FileImportResult, progress: Progress | None) -> None:
+        if not rows:
             return
         if self.sqlite:
             cursor = self.uow.connection().connection.driver_connection.cursor()
@@ -332,17 +295,22 @@ class _RowWriter:
                 cursor.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
                 self._cache_raised = True
             before = cursor.connection.total_changes
-            cursor.executemany(self.sql, self.rows)
+            cursor.executemany(self.sql, rows)
             inserted = cursor.connection.total_changes - before
             cursor.close()
         else:
             # executemany's rowcount is -1 on psycopg: count the ids the insert returns instead
-            inserted = len(self.uow.connection().execute(self.stmt, self.rows).all())
+            params = [{**dict(zip(LINE_COLUMNS, row)), **self.constants} for row in rows]
+            inserted = len(self.uow.connection().execute(self.stmt, params).all())
         result.new += inserted
-        result.duplicates += len(self.rows) - inserted
-        self.rows.clear()
+        result.duplicates += len(rows) - inserted
         if progress:
             progress(result.new + result.duplicates)
+
+
+def _sql_text(value: str) -> str:
+    """A SQL string literal (the writer's constants: a currency code, a format name, a time)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Any:
