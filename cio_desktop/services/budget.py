@@ -199,8 +199,9 @@ class BudgetService(Service):
     def _check_seen(self, s: Session, category: str, period: str, seen: Any) -> None:
         if seen is UNCHECKED:
             return
-        row = s.execute(select(BudgetLine).where(BudgetLine.category == category,
-                                                 BudgetLine.period == period)).scalar_one_or_none()
+        # FOR UPDATE (PostgreSQL): a save racing this one waits, then sees the new version
+        row = s.execute(select(BudgetLine).where(BudgetLine.category == category, BudgetLine.period == period)
+                        .with_for_update()).scalar_one_or_none()
         current = row.updated_at if row is not None else None
         if current == seen:
             return

@@ -272,7 +272,9 @@ class SyncService(Service):
     def _run(self, connection_id: int, *, force: bool) -> SyncResult:
         now = self.ctx.now()
         with self.ctx.db.unit_of_work() as uow:   # compare-and-set on the start time
-            row = self._get(uow, connection_id)
+            # every write to the row locks it first (PostgreSQL): a settings save or another
+            # workstation's run committed in between is waited for and re-read, not a conflict
+            row = self._get(uow, connection_id, lock=True)
             entry = ScheduleEntry(row.id, timedelta(minutes=row.interval_minutes), row.last_started_at, row.paused)
             if not force and not is_due(entry, now):
                 return SyncResult(row.name, skipped=True)
@@ -308,7 +310,7 @@ class SyncService(Service):
     def _finish(self, connection_id: int, run_id: int, result: SyncResult) -> None:
         now = self.ctx.now()
         with self.ctx.db.unit_of_work() as uow:
-            row = self._get(uow, connection_id)
+            row = self._get(uow, connection_id, lock=True)
             run = uow.get(SyncRun, run_id)
             assert run is not None
             run.finished_at, run.lines_new, run.lines_duplicate = now, result.new, result.duplicates
@@ -340,7 +342,7 @@ class SyncService(Service):
                     ingest(self.ctx, uow, [page.statement], batch, page_result)
                     if page.next_cursor:
                         cursors[account.resource_id] = page.next_cursor
-                    row = self._get(uow, connection_id)
+                    row = self._get(uow, connection_id, lock=True)
                     row.cursor_json = json.dumps(cursors, sort_keys=True)
                     audit_log(uow, actor=self.ctx.actor, action="ledger.synced", entity="import_batch",
                               entity_id=batch.id, after={"connection": result.connection, "page": page.page_url,
