@@ -84,7 +84,10 @@ def serve() -> None:
     corrupt the message stream."""
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    job = pickle.load(sys.stdin.buffer)
+    try:
+        job = pickle.load(sys.stdin.buffer)
+    except (EOFError, pickle.UnpicklingError):
+        return  # the importer went away before it sent the job
 
     def send(message: tuple) -> None:
         pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
