@@ -84,6 +84,18 @@ class BackupCheck:
         return f"{self.path} ({self.size:,} bytes, {self.kind}): key, integrity and schema OK; {what}"
 
 
+def _backup_to_open(db: Database, source: str | Path) -> Path:
+    """The backup file ``source`` names, resolved, once it is known that there is something to
+    open and a key to open it with: ``check`` and ``restore`` refuse the same cases with the same
+    words, before any temporary directory is made."""
+    path = Path(source).expanduser().resolve()
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ValidationError(f"no backup at {path} (missing or empty)", field="FILE")
+    if db.key is None:
+        raise BackupError("no database key to open the backup with")
+    return path
+
+
 # -- SQLCipher ---------------------------------------------------------------------------------
 
 def _sqlcipher_export(db: Database, out: Path) -> None:
@@ -245,11 +257,7 @@ class BackupService(Service):
         nothing more: the live database is not touched. Lets the Settings dialog tell the user
         that a backup is good before asking them to quit and run the restore."""
         db = self.ctx.db
-        path = Path(source).expanduser().resolve()
-        if not path.is_file() or path.stat().st_size == 0:
-            raise ValidationError(f"no backup at {path} (missing or empty)", field="FILE")
-        if db.key is None:
-            raise BackupError("no database key to open the backup with")
+        path = _backup_to_open(db, source)
         stat = path.stat()
         entries = 0
         with tempfile.TemporaryDirectory(prefix="cio-check-", dir=self._workdir()) as tmp:
@@ -269,11 +277,7 @@ class BackupService(Service):
         """Replace this database with the backup. Other workstations must be closed first; this
         workspace's connections are closed and reopened by the caller (see ``reopen``)."""
         db = self.ctx.db
-        path = Path(source).expanduser().resolve()
-        if not path.is_file() or path.stat().st_size == 0:
-            raise ValidationError(f"no backup at {path} (missing or empty)", field="FILE")
-        if db.key is None:
-            raise BackupError("no database key to open the backup with")
+        path = _backup_to_open(db, source)
         actor = self.ctx.actor
         with tempfile.TemporaryDirectory(prefix="cio-restore-", dir=self._workdir()) as tmp:
             if db.kind == "sqlite":

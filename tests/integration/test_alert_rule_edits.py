@@ -5,8 +5,6 @@ no audit entry; the CLI (no ``seen``) keeps last-write-wins."""
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -15,6 +13,7 @@ from sqlalchemy import event, func, select
 from cio_desktop.errors import ConcurrentUpdate
 from cio_desktop.storage.models import AuditEntry
 from cio_desktop.storage.models_alerts import AlertRule
+from tests.integration.desks import desks, held_write  # noqa: F401 — fixture
 from tests.postgres_fixtures import reopen
 from tests.property.helpers import make_session
 
@@ -39,16 +38,6 @@ def edit(ws, view, **changes):  # noqa: ANN001, ANN201
                   escalation_path=list(view.escalation_path), enabled=view.enabled, seen=view.updated_at)
     fields.update(changes)
     return ws.alerts.save_rule(**fields)
-
-
-@pytest.fixture
-def desks(ws, clock):  # noqa: ANN001, ANN201
-    """Desk A (treasurer, the ``ws`` workspace) and desk B (admin, another workstation)."""
-    other = reopen(ws, clock)
-    make_session(ws, "treasurer")
-    make_session(other, "admin")
-    yield ws, other
-    other.close()
 
 
 def test_stale_save_is_refused_with_who_and_when_and_writes_nothing(desks, clock):
@@ -159,29 +148,15 @@ def test_concurrent_saves_on_postgresql_never_lose_an_update(pg_ws, clock):
     make_session(a, "treasurer")
     shown = rule(a)
     b = reopen(a, clock)
-    writing, failures = threading.Event(), []
 
-    def b_saves() -> None:
-        try:
-            with b.db.unit_of_work() as uow:
-                row = uow.execute(select(AlertRule).where(AlertRule.name == RULE)).scalar_one()
-                row.threshold, row.updated_by = "0.09", "admin"
-                row.updated_at = shown.updated_at + timedelta(minutes=1)
-                uow.flush()
-                writing.set()
-                time.sleep(0.5)
-        except BaseException as exc:  # noqa: BLE001
-            failures.append(exc)
-            writing.set()
+    def b_saves(uow) -> None:  # noqa: ANN001
+        row = uow.execute(select(AlertRule).where(AlertRule.name == RULE)).scalar_one()
+        row.threshold, row.updated_by = "0.09", "admin"
+        row.updated_at = shown.updated_at + timedelta(minutes=1)
 
     try:
-        t = threading.Thread(target=b_saves)
-        t.start()
-        assert writing.wait(10)
-        with pytest.raises(ConcurrentUpdate, match="changed by admin"):
+        with held_write(b, b_saves), pytest.raises(ConcurrentUpdate, match="changed by admin"):
             edit(a, shown, threshold="0.02")
-        t.join(10)
-        assert not failures, failures
         assert rule(a).threshold == "0.09"
     finally:
         b.close()

@@ -6,15 +6,13 @@ error and version — is not a conflict. Migration 0014 backfills existing conne
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from sqlalchemy import event, func, select
 
 from cio_desktop.errors import ConcurrentUpdate, ValidationError
 from cio_desktop.integrations.http import Credentials
 from cio_desktop.storage.models import AuditEntry, Connection
+from tests.integration.desks import desks, held_write  # noqa: F401 — fixture
 from tests.integration.http_server import (  # noqa: F401 — fixtures
     CLIENT_ID, CLIENT_SECRET, api_server, pki, start_server)
 from tests.postgres_fixtures import reopen
@@ -49,16 +47,6 @@ def tick(clock, desks, minutes: float) -> None:  # noqa: ANN001
     clock.advance(minutes=minutes)
     for ws, role in zip(desks, ("treasurer", "admin")):
         make_session(ws, role)
-
-
-@pytest.fixture
-def desks(ws, clock):  # noqa: ANN001, ANN201
-    """Desk A (treasurer, the ``ws`` workspace) and desk B (admin, another workstation)."""
-    other = reopen(ws, clock)
-    make_session(ws, "treasurer")
-    make_session(other, "admin")
-    yield ws, other
-    other.close()
 
 
 def test_created_connection_carries_who_and_when(desks, clock, api_server, pki):
@@ -178,28 +166,15 @@ def test_a_sync_writing_while_the_save_runs_is_not_a_conflict_on_postgresql(pg_w
     view = add(a, api_server, pki)
     dialog = shown(a, view.id)
     b = reopen(a, clock)
-    writing, failures = threading.Event(), []
 
-    def sync_page() -> None:
-        try:
-            with b.db.unit_of_work() as uow:                    # what a sync page does to the row
-                row = uow.get(Connection, view.id)
-                row.cursor_json = '{"acc-eur-1": "page-2"}'
-                uow.flush()
-                writing.set()
-                time.sleep(0.5)
-        except BaseException as exc:  # noqa: BLE001
-            failures.append(exc)
-            writing.set()
+    def sync_page(uow) -> None:  # noqa: ANN001 - what a sync page does to the row
+        row = uow.get(Connection, view.id)
+        row.cursor_json = '{"acc-eur-1": "page-2"}'
 
     try:
-        t = threading.Thread(target=sync_page)
-        t.start()
-        assert writing.wait(10)
-        saved = a.sync.update_connection(view.id, base_url=dialog.base_url, settings=dialog.settings,
-                                         interval_minutes=45, seen=dialog.settings_updated_at)
-        t.join(10)
-        assert not failures, failures
+        with held_write(b, sync_page):
+            saved = a.sync.update_connection(view.id, base_url=dialog.base_url, settings=dialog.settings,
+                                             interval_minutes=45, seen=dialog.settings_updated_at)
         assert saved.interval_minutes == 45
         with a.db.unit_of_work(write=False) as uow:
             assert uow.get(Connection, view.id).cursor_json == '{"acc-eur-1": "page-2"}'

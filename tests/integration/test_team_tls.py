@@ -274,16 +274,23 @@ def _send_mail(kit: CertKit, port: int) -> None:
     SmtpTransport(settings).send("treasurer@cio.test", OutgoingMessage("Balance alert", "secret body"))
 
 
-def _legacy_starttls(port: int) -> str:
-    """Proves the server really offers the old version: a client that accepts anything gets it."""
-    import smtplib
-
+def _accept_anything() -> ssl.SSLContext:
+    """A client context that takes any certificate and any TLS version down to 1.0: the probes
+    use it to prove a server really offers the old version the product must refuse."""
     legacy = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     legacy.check_hostname, legacy.verify_mode = False, ssl.CERT_NONE
     legacy.set_ciphers("DEFAULT:@SECLEVEL=0")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         legacy.minimum_version = ssl.TLSVersion.TLSv1
+    return legacy
+
+
+def _legacy_starttls(port: int) -> str:
+    """Proves the server really offers the old version: a client that accepts anything gets it."""
+    import smtplib
+
+    legacy = _accept_anything()
     with smtplib.SMTP("localhost", port, timeout=5) as client:
         client.starttls(context=legacy)
         return client.sock.version() or ""
@@ -372,12 +379,7 @@ def _legacy_pg_handshake(port: int) -> str | None:
     """The TLS version a client that accepts anything gets from the server (None: no handshake)."""
     import struct
 
-    legacy = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    legacy.check_hostname, legacy.verify_mode = False, ssl.CERT_NONE
-    legacy.set_ciphers("DEFAULT:@SECLEVEL=0")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        legacy.minimum_version = ssl.TLSVersion.TLSv1
+    legacy = _accept_anything()
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         raw.sendall(struct.pack("!ii", 8, 80877103))          # PostgreSQL SSLRequest
         assert raw.recv(1) == b"S"

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal, InvalidOperation
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QWidget
 
 from cio_desktop.domain.alerting import SEVERITIES
-from cio_desktop.errors import ConcurrentUpdate, ValidationError
 from cio_desktop.security.permissions import Role
 from cio_desktop.services.alert_measures import EVENT_SOURCES, MEASURES
-from cio_desktop.ui.dialogs.common import (hint_label, inline_error, primary_button, show_status, status_label,
-                                           title_label)
+from cio_desktop.ui.dialogs.common import hint_label, title_label
 from cio_desktop.ui.dialogs.connection_dialog import NumberField
+from cio_desktop.ui.dialogs.editor_base import EditorDialog
 
 log = logging.getLogger(__name__)
 
@@ -76,37 +73,28 @@ def parse_path(text: str) -> list[str]:
     return [] if not text.strip() else [step.strip() for step in text.split(",")]
 
 
-class AlertRuleDialog(QDialog):
+class AlertRuleDialog(EditorDialog):
     """``rule`` None = add a rule; a ``RuleView`` = edit it (the name is its key and stays).
-    ``taken`` are the names the rules table shows (a new rule may not reuse one)."""
-
-    #: after a refused save the rule was read again (the rules table should reload too)
-    reloaded = Signal()
+    ``taken`` are the names the rules table shows (a new rule may not reuse one). ``reloaded``:
+    after a refused save the rule was read again (the rules table should reload too)."""
 
     def __init__(self, ui_ctx: Any, rule: Any = None, parent: QWidget | None = None, *,
                  taken: Sequence[str] = ()) -> None:
-        super().__init__(parent)
-        self.ui_ctx = ui_ctx
+        super().__init__(ui_ctx, parent)
         self.rule = rule
         self.taken = {t.casefold() for t in taken}
-        self.result_value: Any = None
         self.params: dict = dict(rule.params) if rule is not None else {}
         self.seen: Any = rule.updated_at if rule is not None else None
         self.setObjectName("alertRuleDialog")
         self.setMinimumWidth(600)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 16)
-        layout.setSpacing(10)
+        layout = self.dialog_layout()
         self.title = title_label("")
         layout.addWidget(self.title)
         self.changed_label = hint_label("")
         self.changed_label.setObjectName("ruleChanged")
         layout.addWidget(self.changed_label)
 
-        form = QFormLayout()
-        form.setSpacing(8)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.form = form
+        form = self.form_layout()
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("ruleName")
         self.name_edit.setMaxLength(128)
@@ -181,21 +169,9 @@ class AlertRuleDialog(QDialog):
         form.addRow("", self.enabled_box)
         form.addRow("", self.params_hint)
         layout.addLayout(form)
+        self.add_footer(layout, "rule", "Save")
 
-        self.error_label = status_label("error")
-        self.error_label.setObjectName("ruleError")
-        layout.addWidget(self.error_label)
-        buttons = QDialogButtonBox()
-        self.save_button = primary_button("Save")
-        self.save_button.setObjectName("ruleSave")
-        self.save_button.setDefault(True)
-        buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.submit)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-
-        self._fields: dict[str, QWidget] = {
+        self.field_widgets = {
             "name": self.name_edit, "source": self.source_combo, "metric": self.metric_combo,
             "comparison": self.comparison_combo, "threshold": self.threshold_edit,
             "severity": self.severity_combo, "subject": self.subject_edit,
@@ -345,63 +321,28 @@ class AlertRuleDialog(QDialog):
         return None
 
     def _problem(self, field: str, text: str) -> str:
-        widget = self._fields.get(field)
-        if widget is not None:
-            widget.setFocus()
-            if isinstance(widget, QLineEdit):
-                widget.selectAll()
+        self.focus_field(field)
         return text
 
     # -- saving ----------------------------------------------------------------------------------
-    def fail(self, text: str) -> None:
-        show_status(self.error_label, text)
-        if text and self.isVisible():
-            self.adjustSize()  # grow for the message instead of squeezing the fields above it
-
-    def submit(self) -> None:
-        problem = self.check()
-        if problem:
-            self.fail(problem)
-            return
+    def save_call(self) -> Callable[[], Any]:
         service, values = self.ui_ctx.workspace.alerts, self.values()
-        self.save_button.setEnabled(False)
-        show_status(self.error_label, "")
-        self.ui_ctx.workers.run(lambda: service.save_rule(**values), self._saved, self._failed)
+        return lambda: service.save_rule(**values)
 
-    def _saved(self, view: Any) -> None:
-        self.save_button.setEnabled(True)
-        self.result_value = view
-        self.accept()
+    # -- after a conflict (also when the rule was added meanwhile under the same name) -----------
+    def reload_current(self, message: str) -> None:
+        """Show the rule as it is now, so the user redoes the change on top of the other user's
+        (the message stays, with a line saying the form was reloaded)."""
+        name = self.name_edit.text().strip()
+        self.reload_from(message, self.ui_ctx.workspace.alerts.rules, lambda r: r.name == name)
 
-    def _failed(self, exc: BaseException) -> None:
-        self.save_button.setEnabled(True)
-        if isinstance(exc, ConcurrentUpdate):
-            self.fail(str(exc))
-            self.reload_rule(str(exc))
-            return
-        if isinstance(exc, ValidationError) and exc.field:
-            self._problem(exc.field, "")
-        self.fail(inline_error(self.ui_ctx, exc))
+    def show_current(self, rule: Any) -> str:
+        self.fill(rule)
+        return "Reloaded: the form now shows the current version; make your change again and save."
 
-    def reload_rule(self, message: str) -> None:
-        """After a conflict: show the rule as it is now, so the user redoes the change on top of
-        the other user's (the message stays, with a line saying the form was reloaded)."""
-        service, name = self.ui_ctx.workspace.alerts, self.name_edit.text().strip()
-
-        def done(rules: list[Any]) -> None:
-            current = next((r for r in rules if r.name == name), None)
-            if current is None:
-                self.seen = None   # gone: saving again adds it anew, knowingly
-                self.fail(f"{message}\nIt no longer exists: saving adds it again.")
-                self.reloaded.emit()
-                return
-            self.fill(current)
-            self.fail(f"{message}\nReloaded: the form now shows the current version; make your change "
-                      "again and save.")
-            self.reloaded.emit()
-
-        self.ui_ctx.workers.run(service.rules, done,
-                                lambda exc: self.fail(f"{message}\nCould not reload: {inline_error(self.ui_ctx, exc)}"))
+    def show_gone(self) -> str:
+        self.seen = None   # gone: saving again adds it anew, knowingly
+        return "It no longer exists: saving adds it again."
 
 
 def _plain(value: Decimal) -> str:

@@ -20,15 +20,14 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QDoubleValidator, QIntValidator
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from cio_desktop.errors import ConcurrentUpdate, ValidationError
+from cio_desktop.errors import ValidationError
 from cio_desktop.integrations.http import ConnectionConfig, Credentials
-from cio_desktop.ui.dialogs.common import (hint_label, inline_error, primary_button, show_status,
-                                           status_label, title_label)
+from cio_desktop.ui.dialogs.common import hint_label, title_label
+from cio_desktop.ui.dialogs.editor_base import EditorDialog
 from cio_desktop.ui.dialogs.mfa import SensitiveRun, run_sensitive
 
 log = logging.getLogger(__name__)
@@ -136,27 +135,21 @@ def _secret_edit(name: str) -> QLineEdit:
     return edit
 
 
-class ConnectionDialog(QDialog):
+class ConnectionDialog(EditorDialog):
     """``connection`` None = add; a ``ConnectionView`` = edit (name, kind and auth stay fixed,
-    as the service only changes URL, settings, secrets, interval and pause)."""
-
-    #: after a refused save the connection was read again (the panel's table should reload too)
-    reloaded = Signal()
+    as the service only changes URL, settings, secrets, interval and pause). ``reloaded``: after
+    a refused save the connection was read again (the panel's table should reload too)."""
 
     def __init__(self, ui_ctx: Any, connection: Any = None, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ui_ctx = ui_ctx
+        super().__init__(ui_ctx, parent)
         self.connection = connection
         self.editing = connection is not None
-        self.result_value: Any = None
         self.sensitive_run: SensitiveRun | None = None
         self.setObjectName("connectionDialog")
         title = f"Edit connection “{connection.name}”" if self.editing else "Add a connection"
         self.setWindowTitle(title)
         self.setMinimumWidth(640)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 16)
-        layout.setSpacing(10)
+        layout = self.dialog_layout()
         layout.addWidget(title_label(title))
         self.changed_label = hint_label("")
         self.changed_label.setObjectName("connChanged")
@@ -166,10 +159,7 @@ class ConnectionDialog(QDialog):
             "Secrets are stored encrypted in the database and never shown again. Saving needs a "
             "fresh two-factor code."))
 
-        form = QFormLayout()
-        form.setSpacing(8)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.form = form
+        form = self.form_layout()
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("connName")
         self.name_edit.setPlaceholderText("e.g. Rheinische Handelsbank PSD2")
@@ -245,20 +235,9 @@ class ConnectionDialog(QDialog):
 
         self.secrets_hint = hint_label("")
         layout.addWidget(self.secrets_hint)
-        self.error_label = status_label("error")
-        self.error_label.setObjectName("connError")
-        layout.addWidget(self.error_label)
-        buttons = QDialogButtonBox()
-        self.save_button = primary_button("Save" if self.editing else "Add connection")
-        self.save_button.setObjectName("connSave")
-        self.save_button.setDefault(True)
-        buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.submit)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
+        self.add_footer(layout, "conn", "Save" if self.editing else "Add connection")
 
-        self._field_widgets: dict[str, QWidget] = {
+        self.field_widgets = {
             "name": self.name_edit, "kind": self.kind_combo, "base_url": self.url_edit,
             "auth": self.auth_combo, "auth_kind": self.auth_combo, "interval": self.interval_field.edit,
             "token_url": self.token_url_edit, "client_id": self.client_id_edit,
@@ -389,13 +368,13 @@ class ConnectionDialog(QDialog):
         """Configuration problems found without the network (None = fine)."""
         name = self.name_edit.text().strip()
         if not name:
-            self._focus("name")
+            self.focus_field("name")
             return "enter a name for the connection"
         for key, field_, what in (("interval", self.interval_field, "the sync interval"),
                                   ("timeout", self.timeout_field, "the timeout"),
                                   ("page_size", self.page_field, "the page size")):
             if field_.value() is None:
-                self._focus(key)
+                self.focus_field(key)
                 return f"{what} must be from {field_.range_text()}"
         config = ConnectionConfig(name=name, kind=self.kind_combo.currentData(),
                                   base_url=self.url_edit.text().strip(), auth_kind=self.auth_kind,
@@ -403,42 +382,23 @@ class ConnectionDialog(QDialog):
         try:
             config.validate()
         except ValidationError as exc:
-            self._focus(exc.field or "")
+            self.focus_field(exc.field or "")
             return exc.reason
         stored = self.editing and self.connection.has_credentials
         if not stored:
             if self.auth_kind == "oauth2" and not self.client_secret_edit.text():
-                self._focus_widget(self.client_secret_edit)
+                self.focus_widget(self.client_secret_edit)
                 return "enter the client secret"
             if self.auth_kind == "api_key" and not self.api_key_edit.text():
-                self._focus_widget(self.api_key_edit)
+                self.focus_widget(self.api_key_edit)
                 return "enter the API key"
         if self.key_field.text() and not self.cert_field.text():
-            self._focus("client_cert_path")
+            self.focus_field("client_cert_path")
             return "a certificate key needs its certificate file"
         return None
 
-    def _focus(self, field: str) -> None:
-        widget = self._field_widgets.get(field)
-        if widget is not None:
-            self._focus_widget(widget)
-
-    def _focus_widget(self, widget: QWidget) -> None:
-        widget.setFocus()
-        if isinstance(widget, QLineEdit):
-            widget.selectAll()
-
     # -- saving ----------------------------------------------------------------------------------------
-    def fail(self, text: str) -> None:
-        show_status(self.error_label, text)
-        if text and self.isVisible():
-            self.adjustSize()  # grow for the message instead of squeezing the fields above it
-
-    def submit(self) -> None:
-        problem = self.check()
-        if problem:
-            self.fail(problem)
-            return
+    def save_call(self) -> Callable[[], Any]:
         sync = self.ui_ctx.workspace.sync
         settings, credentials = self.settings(), self.credentials()
         interval = self.interval_field.value()
@@ -457,8 +417,10 @@ class ConnectionDialog(QDialog):
                 return sync.create_connection(name=name, kind=kind, base_url=url, auth_kind=auth,
                                               settings=settings, credentials=credentials,
                                               interval_minutes=interval)
-        self.save_button.setEnabled(False)
-        show_status(self.error_label, "")
+        return fn
+
+    def run_save(self, fn: Callable[[], Any]) -> None:
+        """Saving is MFA-gated: a fresh two-factor code is asked for first if need be."""
         self.sensitive_run = run_sensitive(self.ui_ctx, self, fn, self._saved, self._failed, self._cancelled)
 
     def _clear_secrets(self) -> None:
@@ -466,42 +428,29 @@ class ConnectionDialog(QDialog):
             edit.clear()
 
     def _saved(self, view: Any) -> None:
-        self.save_button.setEnabled(True)
-        self.result_value = view
         self._clear_secrets()
-        self.accept()
+        super()._saved(view)
 
-    def _failed(self, exc: BaseException) -> None:
-        self.save_button.setEnabled(True)
-        if isinstance(exc, ConcurrentUpdate) and self.editing:
-            self.fail(str(exc))
-            self.reload_connection(str(exc))
-            return
-        if isinstance(exc, ValidationError) and exc.field:
-            self._focus(exc.field)
-        self.fail(inline_error(self.ui_ctx, exc))
+    # -- after a conflict ------------------------------------------------------------------------------
+    @property
+    def can_reload(self) -> bool:
+        return self.editing   # a connection being added has no version to reload
 
-    def reload_connection(self, message: str) -> None:
-        """After a conflict: show the connection as it is now (the other user's version), so the
-        change is made again on top of it. Typed secrets are cleared: they were not saved."""
-        sync, connection_id = self.ui_ctx.workspace.sync, self.connection.id
+    def reload_current(self, message: str) -> None:
+        """Show the connection as it is now (the other user's version), so the change is made
+        again on top of it. Typed secrets are cleared: they were not saved."""
+        connection_id = self.connection.id
         self._clear_secrets()
+        self.reload_from(message, self.ui_ctx.workspace.sync.list_connections, lambda v: v.id == connection_id)
 
-        def done(views: list[Any]) -> None:
-            current = next((v for v in views if v.id == connection_id), None)
-            if current is None:
-                self.fail(f"{message}\nThe connection no longer exists.")
-                self.save_button.setEnabled(False)
-            else:
-                self._fill(current)
-                self._auth_changed()
-                self.fail(f"{message}\nReloaded: the form now shows the current settings; make your "
-                          "change again and save.")
-            self.reloaded.emit()
+    def show_current(self, view: Any) -> str:
+        self._fill(view)
+        self._auth_changed()
+        return "Reloaded: the form now shows the current settings; make your change again and save."
 
-        self.ui_ctx.workers.run(sync.list_connections, done,
-                                lambda exc: self.fail(f"{message}\nCould not reload: "
-                                                      f"{inline_error(self.ui_ctx, exc)}"))
+    def show_gone(self) -> str:
+        self.save_button.setEnabled(False)
+        return "The connection no longer exists."
 
     def _cancelled(self) -> None:
         self.save_button.setEnabled(True)

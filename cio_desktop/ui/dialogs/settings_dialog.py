@@ -64,6 +64,33 @@ def _busy_bar(name: str) -> QProgressBar:
     return bar
 
 
+def _action_row(button: QPushButton, busy: QProgressBar, width: int) -> QHBoxLayout:
+    """A button with its busy bar beside it, left-aligned: the bar shows while the button's work
+    runs in the worker pool (the width is fixed so the row does not jump when it appears)."""
+    busy.setFixedWidth(width)
+    row = QHBoxLayout()
+    row.addWidget(button)
+    row.addWidget(busy)
+    row.addStretch(1)
+    return row
+
+
+class _TaskBox(QGroupBox):
+    """A group for one long task (backup, restore check): what it does, its button with a busy
+    bar, and the status line its result goes to. ``name`` prefixes the busy bar's and the status
+    label's object names (``backupBusy``, ``backupStatus``), which tests and style sheets use."""
+
+    def __init__(self, title: str, hint: str, button: QPushButton, name: str) -> None:
+        super().__init__(title)
+        self.body = QVBoxLayout(self)
+        self.body.addWidget(hint_label(hint))
+        self.busy = _busy_bar(f"{name}Busy")
+        self.body.addLayout(_action_row(button, self.busy, 160))
+        self.status = status_label()
+        self.status.setObjectName(f"{name}Status")
+        self.body.addWidget(self.status)
+
+
 class _ScrollingPage(QScrollArea):
     """A tab page that scrolls instead of squashing its fields when the window is short.
 
@@ -215,16 +242,11 @@ class SettingsDialog(QDialog):
                                     "Every member needs the team passphrase.")
         team.addRow("", self.team_hint)
         form.addLayout(team)
-        test_row = QHBoxLayout()
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("testConnection")
         self.test_button.clicked.connect(self.test_connection)
         self.test_busy = _busy_bar("testBusy")
-        self.test_busy.setFixedWidth(120)
-        test_row.addWidget(self.test_button)
-        test_row.addWidget(self.test_busy)
-        test_row.addStretch(1)
-        form.addLayout(test_row)
+        form.addLayout(_action_row(self.test_button, self.test_busy, 120))
         self.test_status = status_label()
         self.test_status.setObjectName("testStatus")
         form.addWidget(self.test_status)
@@ -347,44 +369,23 @@ class SettingsDialog(QDialog):
     def _backup_tab(self) -> QWidget:
         page = QWidget()
         col = QVBoxLayout(page)
-        backup = QGroupBox("Backup")
-        b = QVBoxLayout(backup)
-        b.addWidget(hint_label("A consistent copy taken while everyone keeps working, encrypted with the "
-                               "database key (it cannot be read without it). Keep backups somewhere other "
-                               "than this computer."))
-        row = QHBoxLayout()
         self.backup_button = primary_button("Backup now…")
         self.backup_button.setObjectName("backupNow")
         self.backup_button.clicked.connect(self.backup_now)
-        self.backup_busy = _busy_bar("backupBusy")
-        self.backup_busy.setFixedWidth(160)
-        row.addWidget(self.backup_button)
-        row.addWidget(self.backup_busy)
-        row.addStretch(1)
-        b.addLayout(row)
-        self.backup_status = status_label()
-        self.backup_status.setObjectName("backupStatus")
-        b.addWidget(self.backup_status)
+        backup = _TaskBox("Backup", "A consistent copy taken while everyone keeps working, encrypted with the "
+                                    "database key (it cannot be read without it). Keep backups somewhere other "
+                                    "than this computer.", self.backup_button, "backup")
+        self.backup_busy, self.backup_status = backup.busy, backup.status
         col.addWidget(backup)
 
-        restore = QGroupBox("Restore")
-        r = QVBoxLayout(restore)
-        r.addWidget(hint_label("Replaces the whole database with a backup. The backup is checked first (key, "
-                               "integrity, schema, audit trail). The replacement itself runs while CIO Desktop "
-                               "is closed, with the command shown after the check."))
-        row = QHBoxLayout()
         self.restore_button = QPushButton("Restore…")
         self.restore_button.setObjectName("restore")
         self.restore_button.clicked.connect(self.restore)
-        self.restore_busy = _busy_bar("restoreBusy")
-        self.restore_busy.setFixedWidth(160)
-        row.addWidget(self.restore_button)
-        row.addWidget(self.restore_busy)
-        row.addStretch(1)
-        r.addLayout(row)
-        self.restore_status = status_label()
-        self.restore_status.setObjectName("restoreStatus")
-        r.addWidget(self.restore_status)
+        restore = _TaskBox("Restore", "Replaces the whole database with a backup. The backup is checked first "
+                                      "(key, integrity, schema, audit trail). The replacement itself runs while "
+                                      "CIO Desktop is closed, with the command shown after the check.",
+                           self.restore_button, "restore")
+        self.restore_busy, self.restore_status = restore.busy, restore.status
         self.steps = QFrame()
         self.steps.setObjectName("restoreSteps")
         steps = QVBoxLayout(self.steps)
@@ -404,7 +405,7 @@ class SettingsDialog(QDialog):
         cmd_row.addWidget(self.copy_button)
         steps.addLayout(cmd_row)
         self.steps.setVisible(False)
-        r.addWidget(self.steps)
+        restore.body.addWidget(self.steps)
         col.addWidget(restore)
         col.addStretch(1)
         return page
@@ -417,29 +418,39 @@ class SettingsDialog(QDialog):
         path = self.choose_backup_file(self._suggested_backup())
         if not path:
             return
+        svc = self.app.workspace.backup
+        self._start_task(self.backup_busy, self.backup_status, f"Writing the backup to {path}…",
+                         lambda: svc.backup(path), self._backed_up)
+
+    def _start_task(self, busy: QProgressBar, status: QLabel, doing: str, fn: Callable[[], Any],
+                    done: Callable[[Any], None]) -> None:
+        """Run a backup-tab task in the worker pool: both task buttons wait (a backup and a
+        restore check never overlap), the task's busy bar shows, ``doing`` is its status until
+        ``done`` — or the error, in plain words — replaces it."""
         self.backup_button.setEnabled(False)
         self.restore_button.setEnabled(False)
-        self.backup_busy.setVisible(True)
-        show_status(self.backup_status, f"Writing the backup to {path}…", "warning")
-        svc = self.app.workspace.backup
-        self.app.workers.run(lambda: svc.backup(path), self._backed_up, self._backup_failed)
+        busy.setVisible(True)
+        show_status(status, doing, "warning")
 
-    def _backup_idle(self) -> None:
+        def failed(exc: BaseException) -> None:
+            self._tasks_idle()
+            show_status(status, inline_error(self.app, exc))
+
+        self.app.workers.run(fn, done, failed)
+
+    def _tasks_idle(self) -> None:
         self.backup_button.setEnabled(True)
         self.restore_button.setEnabled(True)
         self.backup_busy.setVisible(False)
+        self.restore_busy.setVisible(False)
 
     def _backed_up(self, result: BackupResult) -> None:
-        self._backup_idle()
+        self._tasks_idle()
         show_status(self.backup_status, f"Backup written to {result.path} — {human_size(result.size)} "
                                         f"({result.size:,} bytes), encrypted; {result.audit_entries} audit "
                                         "entries.", "ok")
         self.app.status(f"backup written to {result.path}")
         self.backed_up.emit(result)
-
-    def _backup_failed(self, exc: BaseException) -> None:
-        self._backup_idle()
-        show_status(self.backup_status, inline_error(self.app, exc))
 
     def restore(self) -> None:
         """Pick a backup, check it off the GUI thread, confirm, then show the safe steps."""
@@ -447,24 +458,12 @@ class SettingsDialog(QDialog):
         if not path:
             return
         self.steps.setVisible(False)
-        self.restore_button.setEnabled(False)
-        self.backup_button.setEnabled(False)
-        self.restore_busy.setVisible(True)
-        show_status(self.restore_status, f"Checking {path}…", "warning")
         svc = self.app.workspace.backup
-        self.app.workers.run(lambda: svc.check(path), self._restore_checked, self._restore_failed)
-
-    def _restore_idle(self) -> None:
-        self.restore_button.setEnabled(True)
-        self.backup_button.setEnabled(True)
-        self.restore_busy.setVisible(False)
-
-    def _restore_failed(self, exc: BaseException) -> None:
-        self._restore_idle()
-        show_status(self.restore_status, inline_error(self.app, exc))
+        self._start_task(self.restore_busy, self.restore_status, f"Checking {path}…",
+                         lambda: svc.check(path), self._restore_checked)
 
     def _restore_checked(self, check: BackupCheck) -> None:
-        self._restore_idle()
+        self._tasks_idle()
         self.last_check = check
         self.restore_checked.emit(check)
         db = self.app.workspace.db
