@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from cio_desktop.domain import compliance as dc
 from cio_desktop.domain.compliance import Outcome, RuleResult, RuleSpec, RuleType
 from cio_desktop.domain.money import Money
-from cio_desktop.errors import CioError, ComplianceViolation, NotFound, ValidationError
+from cio_desktop.errors import CioError, ComplianceViolation, ConcurrentUpdate, NotFound, ValidationError
 from cio_desktop.reports import Column, Period, ReportDocument, Section, Table, Text
 from cio_desktop.reports import export_report as render_report
 from cio_desktop.reports.output import atomic_output, check_target
@@ -509,6 +509,9 @@ class RuleChange:
     valid_to: date | str | None = None
     retire: bool = False
     note: str = ""
+    #: the version the editing screen showed: when the rule has moved on since, the change is
+    #: refused with who changed it and when (team mode). None: no check (CLI, rule files).
+    seen_version: int | None = None
 
 
 def _as_change(c: RuleChange | Mapping[str, Any]) -> RuleChange:
@@ -561,6 +564,10 @@ def _apply_change(uow: Session, ctx: ServiceContext, change: RuleChange, index: 
         cur = uow.execute(select(ComplianceRuleVersion).where(ComplianceRuleVersion.rule_id == rule.id,
                                                               ComplianceRuleVersion.version == rule.current_version)
                           ).scalar_one()
+        if change.seen_version is not None and change.seen_version != cur.version:
+            raise ConcurrentUpdate(f"{where}: rule '{rule.name}' was changed by {cur.author} at "
+                                   f"{cur.created_at:%Y-%m-%d %H:%M:%S} UTC (now version {cur.version}, you edited "
+                                   f"version {change.seen_version}): reload it and try again (nothing was saved)")
         before = _version_summary(cur)
         old = _spec(cur)
         if change.rule_type is not None and change.rule_type != cur.rule_type:

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from cio_desktop.errors import ComplianceViolation, MfaRequired, PermissionDenied, ValidationError
+from cio_desktop.errors import ComplianceViolation, ConcurrentUpdate, MfaRequired, PermissionDenied, ValidationError
 from cio_desktop.services.compliance import ComplianceBlocked, RuleChange
 from cio_desktop.storage.models import ApprovalDecision, AuditEntry, Payment
 from cio_desktop.storage.models_compliance import ComplianceRuleVersion, SanctionsEntry
@@ -328,3 +328,22 @@ def test_portfolio_change_is_checked_and_recorded(demo_ws):
     make_session(ws, "auditor")
     results = ws.compliance.preview_portfolio_change(pid, [(big.identifier, -float(big.value_base.amount) / 2)])
     assert {r.name: r.outcome.value for r in results}["Tiny weight"] == "pass"   # selling down is allowed
+
+
+def test_a_rule_edited_from_a_stale_screen_is_refused_with_who_and_when(ws, clock):
+    """Team mode: desk B edits the version it saw while desk A saved a newer one meanwhile: B's
+    change (or retirement) is refused naming A and the time, and nothing is written."""
+    (v1,) = set_rules(ws, CAP)
+    clock.advance(minutes=5)
+    (v2,) = set_rules(ws, RuleChange(rule_id=v1.id, parameters={"amount": "6000", "currency": "EUR"},
+                                     seen_version=1))
+    assert v2.version == 2
+    audits, versions = _count(ws, AuditEntry), _count(ws, ComplianceRuleVersion)
+    for stale in (RuleChange(rule_id=v1.id, parameters={"amount": "7000", "currency": "EUR"}, seen_version=1),
+                  RuleChange(rule_id=v1.id, retire=True, seen_version=1)):
+        with pytest.raises(ConcurrentUpdate, match=r"changed by admin at \d{4}-\d\d-\d\d .*now version 2"):
+            ws.compliance.update_rules([stale])
+    assert (_count(ws, AuditEntry), _count(ws, ComplianceRuleVersion)) == (audits, versions)
+    (v3,) = set_rules(ws, RuleChange(rule_id=v1.id, parameters={"amount": "7000", "currency": "EUR"},
+                                     seen_version=2))
+    assert v3.version == 3 and v3.limit == "at most 7,000.00 EUR per payment"

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QDateEdit, QDialog, QDialogButtonBox, 
                                QTabWidget, QVBoxLayout, QWidget)
 
 from cio_desktop.domain.compliance import LABELS, RuleType
-from cio_desktop.errors import CioError, ValidationError
+from cio_desktop.errors import CioError, ConcurrentUpdate, ValidationError
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.compliance import REPORT_SUFFIXES, CheckView, RuleChange, RuleView, StandingRow
 from cio_desktop.ui.dialogs.common import confirm
@@ -190,7 +190,8 @@ class RuleDialog(QDialog):
         return RuleChange(rule_id=self.rule.id if self.rule else None, name=self.name.text(),
                           rule_type=self.type.currentData(), parameters=params, severity=self.severity.currentData(),
                           scope=scope, valid_from=self.valid_from.text().strip() or None,
-                          valid_to=self.valid_to.text().strip() or None, note=self.note.text())
+                          valid_to=self.valid_to.text().strip() or None, note=self.note.text(),
+                          seen_version=self.rule.version if self.rule else None)
 
     def _save(self) -> None:
         try:
@@ -395,9 +396,15 @@ class CompliancePanel(Panel):
     def apply_changes(self, changes: list[RuleChange]) -> None:
         """Save rule changes (MFA asked when needed); the panel refreshes on the event."""
         svc = self.service
+
+        def failed(exc: BaseException) -> None:
+            self.app.show_error(exc)
+            if isinstance(exc, ConcurrentUpdate):  # show the other desk's version to edit again
+                self.refresh()
+
         run_sensitive(self.app, self, lambda: svc.update_rules(changes),
                       lambda views: self.app.status(f"{len(views)} compliance rule(s) saved: "
-                                                    + ", ".join(f"{v.name} v{v.version}" for v in views)))
+                                                    + ", ".join(f"{v.name} v{v.version}" for v in views)), failed)
 
     def _retire_clicked(self) -> None:
         rule = self.selected_rule()
@@ -405,7 +412,7 @@ class CompliancePanel(Panel):
             return
         if confirm(self, "Retire compliance rule", f"Retire '{rule.name}' (version {rule.version})? It stops "
                    "applying to the next operation; its history and past checks stay.", "Retire rule"):
-            self.apply_changes([RuleChange(rule_id=rule.id, retire=True)])
+            self.apply_changes([RuleChange(rule_id=rule.id, retire=True, seen_version=rule.version)])
 
     def _sanctions_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import sanctions list", "", "CSV (*.csv)")
