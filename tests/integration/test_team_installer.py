@@ -8,6 +8,7 @@ cache, so a second run on the same checkout only re-collects what changed.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import tomllib
@@ -65,3 +66,25 @@ def test_bundle_starts_headless_on_the_demo_and_quits(bundle, tmp_path):
                        timeout=120)
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert r.returncode == 0 and version in r.stdout + r.stderr
+
+
+@pytest.mark.slow
+def test_bundle_serves_as_its_own_statement_parse_worker(bundle, tmp_path):
+    """A large import in the frozen program starts the program itself as the parse worker
+    (there is no interpreter to call): it must read the job and send the statement's rows."""
+    import pickle
+
+    from cio_desktop.services.parse_worker import WORKER_FLAG
+
+    sample = ROOT / "tests" / "data" / "statements" / "mt940" / "nl_abnamro_sepa.sta"
+    job = {"fmt": "mt940", "path": str(sample), "source": sample.name, "options": {}}
+    r = subprocess.run([str(bundle / "cio-desktop"), WORKER_FLAG], input=pickle.dumps(job), env=_env(tmp_path),
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    stream, messages = io.BytesIO(r.stdout), []
+    while stream.tell() < len(r.stdout):
+        messages.append(pickle.load(stream))
+    kinds = [m[0] for m in messages]
+    assert kinds[0] == "statement" and kinds[-1] == "done" and "end" in kinds, kinds
+    rows = [row for m in messages if m[0] == "chunk" for row in m[1]]
+    assert rows and all(m[3] is None for m in messages if m[0] == "chunk")
