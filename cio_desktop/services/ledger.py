@@ -13,6 +13,12 @@ trigram FTS5 index of ``search_text``: when a search is selective (fewer than
 whole ledger into a few index reads; a common word keeps the ordinary plan, which finds a page
 of matches quickly by walking the sort index. The ``LIKE`` conditions always stay in the query,
 so the index can only narrow, never change, the result.
+
+The narrowing is one ``id IN (fts candidates UNION ALL lines not indexed yet)``: SQLite then
+reads just those lines by rowid and sorts them. Written as ``id IN (fts) OR id > fts_upto``
+the planner preferred to walk the sort index over the whole ledger, testing each line against
+the candidates, to fill the page in order: 0.4-1.1 s for one 18-character reference (one
+match) or a word that matches nothing at 1,000,000 lines, against tens of ms now.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import Integer, Select, cast, column, func, or_, select, table, text, tuple_
+from sqlalchemy import Integer, Select, cast, column, func, select, table, text, tuple_, union_all
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -63,6 +69,8 @@ _PROGRESS_STEPS = 50_000
 
 _FTS = table("transactions_fts", column("rowid"), column("search_text"))
 _META = table("app_meta", column("key"), column("value"))
+#: the ledger under another name, so the "not indexed yet" subquery is not correlated to the outer query
+_UNINDEXED = Transaction.__table__.alias("unindexed")
 
 
 class QueryCancelled(Exception):
@@ -136,7 +144,8 @@ def _apply(stmt: Select, q: LedgerQuery, *, fts_words: tuple[str, ...] = ()) -> 
             candidates = candidates.where(_FTS.c.search_text.like(f"%{word}%"))
         # lines above fts_upto are not indexed yet: every one of them stays a candidate
         upto = select(cast(_META.c.value, Integer)).where(_META.c.key == "fts_upto").scalar_subquery()
-        stmt = stmt.where(or_(Transaction.id.in_(candidates), Transaction.id > func.coalesce(upto, 0)))
+        unindexed = _UNINDEXED.c.id > func.coalesce(upto, 0)
+        stmt = stmt.where(Transaction.id.in_(union_all(candidates, select(_UNINDEXED.c.id).where(unindexed))))
     if q.account_ids:
         stmt = stmt.where(Transaction.account_id.in_(q.account_ids))
     if q.date_from:

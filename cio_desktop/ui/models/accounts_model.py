@@ -42,11 +42,15 @@ class AccountsTableModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._accounts: list[AccountView] = []
+        self._cells: list[tuple[tuple[str, Any], ...]] = []  # (text, sort key) per column
         self._revealed: dict[int, str] = {}
 
     def set_accounts(self, accounts: list[AccountView]) -> None:
         self.beginResetModel()
         self._accounts = list(accounts)
+        # Formatted once here, not on every paint and every resize-to-contents pass (the view
+        # asks for each cell several times per paint, and formatting Money is not free).
+        self._cells = [tuple(self._value(a, c.key) for c in ACCOUNT_COLUMNS) for a in self._accounts]
         self._revealed = {k: v for k, v in self._revealed.items() if any(a.id == k for a in accounts)}
         self.endResetModel()
 
@@ -127,10 +131,11 @@ class AccountsTableModel(QAbstractTableModel):
             return None
         a = self._accounts[index.row()]
         col = ACCOUNT_COLUMNS[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._value(a, col.key)[0]
-        if role == SORT_ROLE:
-            return self._value(a, col.key)[1]
+        if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+            # the number column changes when revealed: never cached
+            text, key = (self._value(a, col.key) if col.key == "number"
+                         else self._cells[index.row()][index.column()])
+            return text if role == Qt.ItemDataRole.DisplayRole else key
         if role == ACCOUNT_ROLE:
             return a
         if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -180,11 +185,18 @@ class ConsolidatedTableModel(QAbstractTableModel):
         self._counts: dict[str, int] = {}
         self._grand = None
         self._base = ""
+        self._texts: list[tuple[str, ...]] = []
 
     def set_totals(self, totals: list[CurrencyTotal], grand: Any, base: str,
                    counts: dict[str, int]) -> None:
         self.beginResetModel()
         self._totals, self._grand, self._base, self._counts = list(totals), grand, base, dict(counts)
+        # the cells' text, formatted once (layout passes ask for every cell again and again)
+        self._texts = [(t.currency, str(self._counts.get(t.currency, 0)), t.balance.format(), format_rate(t.rate),
+                        t.in_base.format() if t.in_base is not None else "no rate") for t in self._totals]
+        if self._totals:
+            self._texts.append(("Total", str(sum(self._counts.values())), "", "",
+                                self._grand.format() if self._grand is not None else "no rate"))
         self.endResetModel()
 
     def totals(self) -> list[CurrencyTotal]:
@@ -217,17 +229,7 @@ class ConsolidatedTableModel(QAbstractTableModel):
         r, c = index.row(), index.column()
         total_row = r == len(self._totals)
         if role == Qt.ItemDataRole.DisplayRole:
-            if total_row:
-                if c == 0:
-                    return "Total"
-                if c == 1:
-                    return str(sum(self._counts.values()))
-                if c == 4:
-                    return self._grand.format() if self._grand is not None else "no rate"
-                return ""
-            t = self._totals[r]
-            return (t.currency, str(self._counts.get(t.currency, 0)), t.balance.format(),
-                    format_rate(t.rate), t.in_base.format() if t.in_base is not None else "no rate")[c]
+            return self._texts[r][c] if r < len(self._texts) else None
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return LEFT if c == 0 else RIGHT
         if role == Qt.ItemDataRole.FontRole and total_row:

@@ -6,6 +6,12 @@ the GUI thread, and the rows are appended when they arrive. Sorting (``sort``) a
 (``set_query``) are done by the database: the model resets and reloads with the new
 ``LedgerQuery``. Every reload bumps a generation number; a page or count that belongs to an
 older query is dropped when it arrives, so a slow answer can never overwrite a newer one.
+
+Painting cost (the GUI thread must never stall > 50 ms, also while a worker runs Python): the
+view asks for every visible cell on each repaint, and a page arriving repaints the viewport.
+So ``multiData`` answers all the roles of a cell in one Python call (Qt's default asks ``data``
+once per role: seven calls, each re-taking the GIL from a busy worker), and a row's display
+strings are formatted once, the first time it is shown, then read from ``_texts``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QModelRoleDataSpan, QPersistentModelIndex, Qt,
+                            Signal)
 
 from cio_desktop.services.ledger import SORTABLE, LedgerQuery, LedgerRow
 from cio_desktop.ui.widgets.format import format_amount, format_date, negative_color
@@ -23,6 +30,15 @@ log = logging.getLogger(__name__)
 
 Index = QModelIndex | QPersistentModelIndex
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+
+# Roles as plain ints: ``multiData`` compares them for every painted cell.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole.value)
+_ROW = int(ROW_ROLE)
+_LEFT = int((Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter).value)
+_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,9 @@ COLUMNS: tuple[LedgerColumn, ...] = (
     LedgerColumn("currency", "Currency", "currency", 90),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+_ACCOUNT = COLUMN_KEYS.index("account")
+_AMOUNT = COLUMN_KEYS.index("amount")
+_TOOLTIP_COLUMNS = frozenset(COLUMN_KEYS.index(k) for k in ("description", "counterparty", "reference"))
 assert all(c.sort is None or c.sort in SORTABLE for c in COLUMNS)
 
 
@@ -68,6 +87,7 @@ class LedgerTableModel(QAbstractTableModel):
         self._on_error = on_error
         self._query = LedgerQuery()
         self._rows: list[LedgerRow] = []
+        self._texts: list[tuple[str, ...] | None] = []  # display strings per row, made when first shown
         self._names: dict[int, str] = {}
         self._generation = 0
         self._loading = False
@@ -106,16 +126,23 @@ class LedgerTableModel(QAbstractTableModel):
         """Show the rows of ``query`` (from the first page); no-op when nothing changed."""
         if query == self._query and self._started and not force:
             return
+        # A new order over the same filters matches the same rows: the count stays valid.
+        keep_count = (self._started and not force and self._count is not None and self._count >= 0
+                      and query.with_(sort=self._query.sort, descending=self._query.descending) == self._query)
         self._query = query
         self._started = True
         self._generation += 1
         self.beginResetModel()
         self._rows = []
+        self._texts = []
         self._exhausted = False
         self._set_loading(False)
         self.endResetModel()
         self.queryChanged.emit(query)
-        self._start_count()
+        if keep_count:
+            self.countChanged.emit(self._count)
+        else:
+            self._start_count()
         self.fetchMore(QModelIndex())
 
     def reload(self) -> None:
@@ -172,6 +199,7 @@ class LedgerTableModel(QAbstractTableModel):
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
             self._rows.extend(rows)
+            self._texts.extend([None] * len(rows))
             self.endInsertRows()
         self._set_loading(False)
         self.pageLoaded.emit(len(rows), len(self._rows))
@@ -227,25 +255,52 @@ class LedgerTableModel(QAbstractTableModel):
             return row.amount.currency
         return getattr(row, key)
 
+    def _texts_of(self, i: int) -> tuple[str, ...]:
+        """Row ``i``'s display strings (the account column is looked up at paint time, so new
+        account names need no re-format); formatted on first use, then cached."""
+        texts = self._texts[i]
+        if texts is None:
+            row = self._rows[i]
+            texts = self._texts[i] = tuple("" if key == "account" else self.text(row, key) for key in COLUMN_KEYS)
+        return texts
+
+    def _value(self, i: int, col: int, role: int) -> Any:
+        """The value of one cell for one role (``data`` and ``multiData`` share it)."""
+        if role == _DISPLAY:
+            if col == _ACCOUNT:
+                account_id = self._rows[i].account_id
+                return self._names.get(account_id, f"#{account_id}")
+            return self._texts_of(i)[col]
+        if role == _ALIGNMENT:
+            return _RIGHT if col == _AMOUNT else _LEFT
+        if role == _FOREGROUND:
+            return negative_color() if col == _AMOUNT and self._rows[i].amount.amount < 0 else None
+        if role == _TOOLTIP:
+            return (self._texts_of(i)[col] or None) if col in _TOOLTIP_COLUMNS else None
+        if role == _ROW:
+            return self._rows[i]
+        return None
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
             return None
-        row = self._rows[index.row()]
-        key = COLUMN_KEYS[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.text(row, key)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if key == "amount":
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and key == "amount" and row.amount.amount < 0:
-            return negative_color()
-        if role == Qt.ItemDataRole.ToolTipRole and key in ("description", "counterparty", "reference"):
-            value = getattr(row, key)
-            return value if value else None
-        if role == ROW_ROLE:
-            return row
-        return None
+        return self._value(index.row(), index.column(), int(role))
+
+    def multiData(self, index: Index, roleDataSpan: QModelRoleDataSpan) -> None:  # noqa: N802, N803 - Qt API
+        """Every role the delegate asks for, in one call (see the module docstring)."""
+        if not index.isValid():
+            return
+        i, col = index.row(), index.column()
+        if i >= len(self._rows):
+            return
+        for role_data in roleDataSpan:
+            value = self._value(i, col, role_data.role())
+            # The delegate reuses its span from cell to cell: a role left unset would keep the
+            # previous cell's value (a positive amount painted in the last negative one's red).
+            if value is None:
+                role_data.clearData()
+            else:
+                role_data.setData(value)
 
     # -- sorting ----------------------------------------------------------------------------------
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

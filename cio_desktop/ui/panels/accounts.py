@@ -4,6 +4,13 @@ balance-history chart for the selected account (or all accounts of its currency)
 Everything is read through ``ui_ctx.workers`` (never on the GUI thread); the panel refreshes
 only on its ``TOPICS``, coalescing bursts of events into one reload, and only while visible
 (a hidden panel remembers it is stale and reloads when shown).
+
+The GUI thread must never stall for more than ~50 ms, also at a million ledger lines, so the
+work it does is cut into event-loop turns (``workers.soon``): the pyqtgraph chart (the costliest
+widget to construct) is created on a turn after the panel's first paint; a loaded result is
+applied as table and totals, then KPI cards, then the chart's account selection, one turn each.
+The worker hands back ready-to-draw series (x in chart seconds, y as floats), so the GUI thread
+only draws them.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from cio_desktop.services.accounts import AccountView, CurrencyTotal
 from cio_desktop.ui.models.accounts_model import (ACCOUNT_COLUMNS, ACCOUNT_ROLE, AccountsFilterProxy, AccountsTableModel,
                                                   ConsolidatedTableModel, below_minimum)
 from cio_desktop.ui.panels.base import Panel
-from cio_desktop.ui.widgets.balance_chart import BalanceChart, Series
+from cio_desktop.ui.widgets.balance_chart import BalanceChart, ChartPlaceholder, Series, date_to_x
 from cio_desktop.ui.widgets.kpi_card import KpiCard
 
 log = logging.getLogger(__name__)
@@ -283,9 +290,12 @@ class AccountsPanel(Panel):
         self.all_currency_check.toggled.connect(lambda _c: self.load_chart())
         options.addStretch(1)
         options.addWidget(self.all_currency_check)
-        self.chart = BalanceChart()
+        self._chart: BalanceChart | None = None  # made after the first paint (see ``paintEvent``)
+        self._chart_scheduled = False
+        self.chart_layout = chart_layout
         chart_layout.addLayout(options)
-        chart_layout.addWidget(self.chart, 1)
+        self._chart_placeholder = ChartPlaceholder(BalanceChart.MINIMUM_HEIGHT)  # same size hints
+        chart_layout.addWidget(self._chart_placeholder, 1)
 
         lower = QSplitter(Qt.Orientation.Horizontal)
         lower.addWidget(cons_box)
@@ -314,10 +324,31 @@ class AccountsPanel(Panel):
             theme.changed.connect(self._theme_changed)
         self.refresh()
 
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        """After the first paint of the built panel, create the chart on a turn of its own (while
+        the worker still reads): created in ``build`` it would lengthen the turn that also shows
+        the panel for the first time."""
+        super().paintEvent(event)
+        if self._built and self._chart is None and not self._chart_scheduled:
+            self._chart_scheduled = True
+            QTimer.singleShot(1, self, lambda: self.chart)
+
+    @property
+    def chart(self) -> BalanceChart:
+        """The balance chart, created on first use (or after the first paint): building a
+        pyqtgraph plot takes ~20 ms, too much to add to ``build``'s turn."""
+        if self._chart is None:
+            chart = BalanceChart()
+            self.chart_layout.replaceWidget(self._chart_placeholder, chart)
+            self._chart_placeholder.deleteLater()
+            self._chart = chart
+        return self._chart
+
     def _theme_changed(self, _name: str = "") -> None:
         """Light/dark switched: the chart's background, axes, legend and lines follow; the KPI
         cards are measured again (the style sheet sets their fonts)."""
-        self.chart.apply_theme()
+        if self._chart is not None:  # a chart made later starts in the current theme
+            self._chart.apply_theme()
         if self._chart_state is not None:
             series, title, minimum = self._chart_state
             self._draw_chart(series, title, minimum)
@@ -360,11 +391,14 @@ class AccountsPanel(Panel):
             self.app.show_error(exc)
 
     def _loaded_data(self, generation: int, result: tuple) -> None:
+        """Apply a load in three event-loop turns — table and totals; KPI cards; the chart's
+        account selection — each later one dropped if a newer load started meanwhile. Each turn
+        is followed by its own relayout and repaint (~20 ms of CPU for this panel), so together
+        in one turn they would stall the GUI thread past 50 ms."""
         if generation != self._generation:
             return
         accounts, totals, grand = result
         self.accounts, self.totals, self.grand_total = accounts, totals, grand
-        self._loaded = True
         keep = self._selected_id
         self.model.set_accounts(accounts)
         counts: dict[str, int] = {}
@@ -372,24 +406,35 @@ class AccountsPanel(Panel):
             counts[a.currency] = counts.get(a.currency, 0) + 1
         base = self.app.settings.base_currency
         self.consolidated_model.set_totals(totals, grand, base, counts)
-        self._update_kpis(accounts, totals, grand, base)
         missing = [t.currency for t in totals if t.rate is None]
         self.rates_note.setText(
             f"No FX rate for {', '.join(missing)}: those balances are not converted and no total is shown."
             if missing else f"Converted to {base} at the latest stored rate of each currency.")
         self.status_label.setText(f"{len(accounts)} account{'s' if len(accounts) != 1 else ''}")
         self._fit_tables()
-        # keep the selection (the chart follows it), else select the first account
-        target = keep if keep is not None and self.model.row_of(keep) >= 0 else None
-        if target is None and self.proxy.rowCount() > 0:
-            target = self.proxy.index(0, 0).data(ACCOUNT_ROLE).id
-        self._selected_id = None
-        if target is not None:
-            self.select_account(target)
-        else:
-            self._chart_state = None
-            self.chart.set_series([], title="")
-        self._update_actions()
+
+        def cards() -> None:
+            if generation == self._generation:
+                self._update_kpis(accounts, totals, grand, base)
+                self.app.workers.soon(select, self)
+
+        def select() -> None:
+            if generation != self._generation:
+                return
+            # keep the selection (the chart follows it), else select the first account
+            target = keep if keep is not None and self.model.row_of(keep) >= 0 else None
+            if target is None and self.proxy.rowCount() > 0:
+                target = self.proxy.index(0, 0).data(ACCOUNT_ROLE).id
+            self._selected_id = None
+            if target is not None:
+                self.select_account(target)
+            else:
+                self._chart_state = None
+                self.chart.set_series([], title="")
+            self._update_actions()
+
+        self._loaded = True
+        self.app.workers.soon(cards, self)
 
     def _fit_tables(self) -> None:
         """Show every account (up to 12 rows) without scrolling; the chart takes the rest."""
@@ -422,7 +467,7 @@ class AccountsPanel(Panel):
             missing = ", ".join(t.currency for t in totals if t.rate is None)
             self.total_card.set_values("no rate", f"no {missing}/{base} FX rate stored: total not shown",
                                        "warning")
-        old = list(self.currency_cards.values())
+        old = dict(self.currency_cards)  # a reload reuses the cards of the same currencies
         self.currency_cards = {}
         for t in totals:
             n = sum(1 for a in accounts if a.currency == t.currency)
@@ -431,7 +476,11 @@ class AccountsPanel(Panel):
                 detail += f" · {t.in_base.format()}"
             elif t.rate is None:
                 detail += f" · no {base} rate"
-            card = KpiCard(f"{t.currency} balance", t.balance.format(), detail)
+            card = old.pop(t.currency, None)
+            if card is None:
+                card = KpiCard(f"{t.currency} balance", t.balance.format(), detail)
+            else:
+                card.set_values(t.balance.format(), detail)
             card.set_state("danger" if t.balance.amount < 0 else "normal")
             self.currency_cards[t.currency] = card
         below = [a for a in accounts if below_minimum(a)]
@@ -441,7 +490,7 @@ class AccountsPanel(Panel):
         else:
             self.below_card.set_values("0", "every account is above its minimum", "ok")
         self.kpi_strip.set_cards([self.total_card, *self.currency_cards.values(), self.below_card])
-        for card in old:
+        for card in old.values():
             card.hide()
             card.deleteLater()
 
@@ -493,14 +542,18 @@ class AccountsPanel(Panel):
             title = f"{account.institution} · {account.name} ({account.currency})"
         service = self.app.workspace.accounts
 
-        def load() -> list[tuple[AccountView, list]]:
-            return [(a, service.balance_history(a.id)) for a in chosen]
+        def load() -> list[Series]:
+            """Query and convert in the worker: the GUI thread only draws."""
+            series = []
+            for a in chosen:
+                history = service.balance_history(a.id)
+                series.append(Series(a.name, [d for d, _m in history], [float(m.amount) for _d, m in history],
+                                     a.currency, x=[date_to_x(d) for d, _m in history]))
+            return series
 
-        def done(result: list[tuple[AccountView, list]]) -> None:
+        def done(series: list[Series]) -> None:
             if generation != self._chart_generation:
                 return
-            series = [Series(a.name, [d for d, _m in history], [float(m.amount) for _d, m in history],
-                             a.currency) for a, history in result]
             minimum = float(chosen[0].min_balance.amount) if len(chosen) == 1 and \
                 not chosen[0].min_balance.is_zero() else None
             self._chart_state = (series, title, minimum)

@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.graphicsItems.DateAxisItem as _dates
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cio_desktop.ui.widgets.themed_chart import ThemedChart
@@ -66,6 +66,8 @@ class Series:
     dates: list[date]
     values: list[float]  # major units (floats only for drawing)
     currency: str
+    #: ``date_to_x`` of each date, when the caller computed them off the GUI thread
+    x: list[float] | None = None
 
 
 class DateChart(ThemedChart):
@@ -80,7 +82,10 @@ class DateChart(ThemedChart):
         self.title_label = QLabel(title)
         self.title_label.setStyleSheet("font-weight: 600;")
         layout.addWidget(self.title_label)
-        self.plot = pg.PlotWidget(axisItems={"bottom": UtcDateAxis(), "left": AmountAxis()})
+        # enableMenu=False: the view box then never builds its context menu (a dozen widgets,
+        # a noticeable part of opening a panel with a chart), which setMenuEnabled(False) alone
+        # would build and hide.
+        self.plot = pg.PlotWidget(axisItems={"bottom": UtcDateAxis(), "left": AmountAxis()}, enableMenu=False)
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.getPlotItem().hideButtons()
@@ -97,9 +102,37 @@ class DateChart(ThemedChart):
         self.empty_label.setGeometry(self.plot.rect())
 
 
+class ChartPlaceholder(QWidget):
+    """Stands where a chart will be while a panel creates it on a later event-loop turn (a
+    pyqtgraph plot takes ~20 ms to build): the same title line and size hints as a ``DateChart``
+    of that minimum height, so layouts and splitters size the panel as if the chart were there."""
+
+    PLOT_SIZE_HINT = QSize(600, 480)  # pyqtgraph's PlotWidget.sizeHint()
+    PLOT_MINIMUM_WIDTH = 68  # pyqtgraph's PlotWidget.minimumSizeHint().width()
+    SPACING = 4  # DateChart's layout spacing
+
+    def __init__(self, minimum_height: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(self.SPACING)
+        self.title_label = QLabel("")
+        self.title_label.setStyleSheet("font-weight: 600;")
+        layout.addWidget(self.title_label)
+        area = QWidget()
+        area.setMinimumSize(self.PLOT_MINIMUM_WIDTH, minimum_height)
+        layout.addWidget(area, 1)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        title = self.title_label.sizeHint().height() + self.SPACING
+        return QSize(self.PLOT_SIZE_HINT.width(), title + self.PLOT_SIZE_HINT.height())
+
+
 class BalanceChart(DateChart):
+    MINIMUM_HEIGHT = 220
+
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("", "No bookings to chart.", 220, parent)
+        super().__init__("", "No bookings to chart.", self.MINIMUM_HEIGHT, parent)
         self.curves: list[pg.PlotDataItem] = []
         self.series: list[Series] = []
         self._legend: pg.LegendItem | None = None
@@ -125,7 +158,7 @@ class BalanceChart(DateChart):
                 pen=pg.mkPen("#3a4049" if dark else "#dde1e6"),
                 labelTextColor="#e3e6ea" if dark else "#1f2933")
         for i, s in enumerate(series):
-            x = np.array([date_to_x(d) for d in s.dates], dtype=float)
+            x = np.array(s.x if s.x is not None else [date_to_x(d) for d in s.dates], dtype=float)
             y = np.array(s.values, dtype=float)
             pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
             curve = self.plot.plot(x, y, pen=pen, name=f"{s.label} ({s.currency})" if s.currency else s.label)

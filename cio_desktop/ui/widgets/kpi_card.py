@@ -29,7 +29,7 @@ class KpiCard(QFrame):
         layout.addWidget(self.caption_label)
         layout.addWidget(self.value_label)
         layout.addWidget(self.detail_label)
-        self.state = "normal"
+        self.state = ""
         self.set_state("normal")
 
     @property
@@ -52,7 +52,11 @@ class KpiCard(QFrame):
             self.set_state(state)
 
     def set_state(self, state: str) -> None:
-        """``normal``, ``ok``, ``warning``, ``danger`` or ``muted``: the accent bar and figure colour."""
+        """``normal``, ``ok``, ``warning``, ``danger`` or ``muted``: the accent bar and figure colour.
+        A no-op when the state is unchanged: each style sheet set re-polishes the card, which is
+        what makes refreshing a row of cards slow."""
+        if state == self.state:
+            return
         self.state = state
         accent = _ACCENTS.get(state, _ACCENTS["normal"])
         # The theme's QFrame#card rule gives the surface; the left bar carries the state.
