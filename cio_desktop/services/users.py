@@ -8,14 +8,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cio_desktop.errors import NotFound, ValidationError
+from cio_desktop.errors import ConcurrentUpdate, NotFound, ValidationError
 from cio_desktop.security import passwords
 from cio_desktop.security.permissions import Permission, Role, parse_role
 from cio_desktop.services.audit import audit_log
 from cio_desktop.services.auth import set_mfa_secret
 from cio_desktop.services.base import Service, action
 from cio_desktop.services.context import ServiceContext
-from cio_desktop.storage.models import RecoveryCode, RolePermission, User
+from cio_desktop.storage.models import AuditEntry, RecoveryCode, RolePermission, User
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,11 @@ def create_first_admin(ctx: ServiceContext, username: str, password: str,
 
 
 class UsersService(Service):
-    def _get(self, uow: Session, username: str) -> User:
-        user = uow.execute(select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
+    def _get(self, uow: Session, username: str, *, lock: bool = False) -> User:
+        """The user; ``lock`` reads the row FOR UPDATE (PostgreSQL), so a check of what the
+        screen showed cannot race another administrator's change."""
+        query = select(User).where(User.username == username.strip().lower())
+        user = uow.execute(query.with_for_update() if lock else query).scalar_one_or_none()
         if user is None:
             raise NotFound(f"no user named '{username}'")
         return user
@@ -106,10 +109,21 @@ class UsersService(Service):
         return info
 
     @action(Permission.ROLES_MANAGE, description="change a user's role")
-    def set_role(self, username: str, role: str) -> UserInfo:
+    def set_role(self, username: str, role: str, *, seen_role: str | None = None) -> UserInfo:
+        """``seen_role``: the role the administrator's screen showed. When another administrator
+        changed it meanwhile, the change is refused with who did it and when, instead of
+        silently replacing their decision (team mode). Left out (CLI): no check."""
         new_role = parse_role(role).value
         with self.ctx.db.unit_of_work() as uow:
-            user = self._get(uow, username)
+            user = self._get(uow, username, lock=seen_role is not None)
+            if seen_role is not None and user.role != parse_role(seen_role).value:
+                last = uow.execute(select(AuditEntry).where(AuditEntry.entity == "user",
+                                                            AuditEntry.entity_id == str(user.id),
+                                                            AuditEntry.action == "user.role_changed")
+                                   .order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none()
+                by = f" by {last.actor} at {last.ts:%Y-%m-%d %H:%M:%S} UTC" if last is not None else ""
+                raise ConcurrentUpdate(f"{user.username}'s role was changed from {seen_role} to {user.role}{by}: "
+                                       "reload and try again (nothing was changed)")
             if user.role != new_role:
                 self._guard_last_admin(uow, user)
                 before = user.role

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from cio_desktop.errors import (AccountLocked, AuthenticationFailed, MfaRequired, NotAuthenticated,
+from cio_desktop.errors import (AccountLocked, AuthenticationFailed, ConcurrentUpdate, MfaRequired, NotAuthenticated,
                                 PasswordPolicyError, PermissionDenied, ValidationError)
 from cio_desktop.security import totp
 from cio_desktop.storage.models import AuditEntry
@@ -174,3 +174,17 @@ def test_role_matrix_edit_takes_effect_at_next_login(ws, clock):
     login(ws, "viewer")
     with pytest.raises(PermissionDenied):
         ws.users.list_users()
+
+
+def test_role_change_from_a_stale_screen_is_refused_with_who_and_when(ws, clock):
+    """Two administrators: one moves the viewer to approver; the other, whose screen still
+    shows 'viewer', picks 'auditor': refused, naming the first change, and nothing changes."""
+    login(ws, "admin", mfa=True)
+    assert ws.users.set_role("viewer", "approver", seen_role="viewer").role == "approver"
+    before = len(_actions(ws))
+    with pytest.raises(ConcurrentUpdate, match=r"viewer's role was changed from viewer to approver by admin at "
+                                               r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"):
+        ws.users.set_role("viewer", "auditor", seen_role="viewer")
+    assert next(u for u in ws.users.list_users() if u.username == "viewer").role == "approver"
+    assert len(_actions(ws)) == before
+    assert ws.users.set_role("viewer", "auditor", seen_role="approver").role == "auditor"

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from cio_desktop.errors import PasswordPolicyError
+from cio_desktop.errors import ConcurrentUpdate, PasswordPolicyError
 from cio_desktop.security.passwords import check_policy
 from cio_desktop.security.permissions import SENSITIVE, Permission, Role
 from cio_desktop.services.users import UserInfo
@@ -404,7 +404,12 @@ class UsersPanel(Panel):
 
     # -- actions ------------------------------------------------------------------------------------
     def _sensitive(self, fn: Callable[[], Any], done: str) -> None:
-        run_sensitive(self.app, self, fn, lambda _r: self.app.status(done))
+        def failed(exc: BaseException) -> None:
+            self.app.show_error(exc)
+            if isinstance(exc, ConcurrentUpdate):  # show what the other administrator did
+                self.reload()
+
+        run_sensitive(self.app, self, fn, lambda _r: self.app.status(done), failed)
 
     def open_add_user(self) -> AddUserDialog:
         dialog = AddUserDialog(self.app, self)
@@ -430,8 +435,8 @@ class UsersPanel(Panel):
         if not self.confirm("Change role", f"Change {user.username} from {user.role} to {role}? "
                             "Their permissions change at their next sign-in.", "Change role"):
             return
-        users, name = self.app.workspace.users, user.username
-        self._sensitive(lambda: users.set_role(name, role), f"{name} is now {role}")
+        users, name, shown = self.app.workspace.users, user.username, user.role
+        self._sensitive(lambda: users.set_role(name, role, seen_role=shown), f"{name} is now {role}")
 
     def unlock_user(self) -> None:
         user = self.selected_user()
