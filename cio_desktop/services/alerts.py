@@ -33,15 +33,12 @@ from cio_desktop.errors import ConcurrentUpdate, NotFound, ValidationError
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.alert_measures import (EVENT_SOURCES, MEASURES, Measurement, SourceUnavailable)
 from cio_desktop.services.audit import audit_log
-from cio_desktop.services.base import Service, action
+from cio_desktop.services.base import UNCHECKED, Service, action
 from cio_desktop.services.context import ServiceContext
 from cio_desktop.storage.models_alerts import Alert, AlertRule
 
 log = logging.getLogger(__name__)
 
-#: ``seen`` left out of :meth:`AlertsService.save_rule`: no check (the CLI's ``alerts rule``
-#: keeps last-write-wins, as budget imports do)
-UNCHECKED: Any = object()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,11 @@ from cio_desktop.services.context import ServiceContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The default of a ``seen=`` argument (the version an editing screen showed): left out, the
+#: save is not checked against a newer version — the CLI and file imports keep last-write-wins;
+#: screens pass what they showed so that a save over another desk's change is refused (team mode).
+UNCHECKED: Any = object()
+
 
 @dataclass(frozen=True)
 class ActionSpec:

@@ -33,7 +33,7 @@ from cio_desktop.services import planning_data as pdata
 from cio_desktop.services.analytics import Categorising
 from cio_desktop.services.approvals import read_setting, write_setting
 from cio_desktop.services.audit import audit_log
-from cio_desktop.services.base import Service, action
+from cio_desktop.services.base import UNCHECKED, Service, action
 from cio_desktop.storage.models_planning import BudgetLine, PlanningCategory
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,6 @@ DEFAULT_PCT_BP = 1000
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
-#: ``seen`` left out: no check (imports and the CLI replace lines as before)
-UNCHECKED: Any = object()
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -42,12 +42,12 @@ from cio_desktop.domain.analysis import InvestmentAnalysis, analyze
 from cio_desktop.domain.opportunities import Candidate, Criteria, PortfolioContext, failures, portfolio_context, screen
 from cio_desktop.domain.technical import MOM_SHORT, VOL_WINDOW
 from cio_desktop.domain import metrics
-from cio_desktop.errors import NotFound, ValidationError
+from cio_desktop.errors import ConcurrentUpdate, NotFound, ValidationError
 from cio_desktop.integrations.market import (FUNDAMENTALS, FX, PRICES, PROVIDER_KINDS, Fundamentals, FxFixing,
                                              MarketDataError, PriceHistory, ProviderConfig, make_provider)
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.audit import audit_log
-from cio_desktop.services.base import Service, action
+from cio_desktop.services.base import UNCHECKED, Service, action
 from cio_desktop.services.portfolio import ADV_VALUE_DEFAULT, ADV_VALUE_PROXY, latest_rate, value_holdings
 from cio_desktop.storage.models import Asset, FxRate, Holding, Portfolio, Price
 from cio_desktop.storage.models_market import InvestmentCriteria, MarketCache, MarketProvider, WatchItem
@@ -600,12 +600,24 @@ class MarketService(Service):
                                        source=f"criteria '{r.name}'") for r in rows]
 
     @action(Permission.MARKET_READ, description="save investment criteria")
-    def save_criteria(self, criteria: Criteria | Mapping[str, Any]) -> Criteria:
+    def save_criteria(self, criteria: Criteria | Mapping[str, Any], *, seen: Any = UNCHECKED) -> Criteria:
+        """Create or replace the named criteria. ``seen``: the criteria the screen loaded under
+        that name (None: it showed none). When the stored ones differ from it — another desk
+        saved meanwhile — the save is refused with who did it and when (team mode)."""
         c = criteria if isinstance(criteria, Criteria) else Criteria.from_dict(criteria)
         if not c.name.strip():
             raise ValidationError("criteria need a name", field="name")
         with self.ctx.db.unit_of_work() as uow:
-            row = uow.execute(select(InvestmentCriteria).where(InvestmentCriteria.name == c.name)).scalar_one_or_none()
+            row = uow.execute(select(InvestmentCriteria).where(InvestmentCriteria.name == c.name)
+                              .with_for_update()).scalar_one_or_none()
+            if seen is not UNCHECKED:
+                stored = None if row is None else Criteria.from_dict(
+                    {**json.loads(row.criteria_json or "{}"), "name": row.name}, source=f"criteria '{row.name}'")
+                if stored != seen:
+                    who = (f"by {row.updated_by} at {row.updated_at:%Y-%m-%d %H:%M:%S} UTC" if row is not None
+                           else "meanwhile")
+                    raise ConcurrentUpdate(f"criteria '{c.name}' were {'saved' if seen is None else 'changed'} {who}: "
+                                           "reload them and try again (your change was not saved)")
             before = json.loads(row.criteria_json) if row else {}
             if row is None:
                 row = InvestmentCriteria(name=c.name)

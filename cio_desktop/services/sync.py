@@ -41,7 +41,7 @@ from cio_desktop.integrations.adapters import adapter_for
 from cio_desktop.integrations.http import ApiClient, ConnectionConfig, Credentials
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.audit import audit_log
-from cio_desktop.services.base import Service, action
+from cio_desktop.services.base import UNCHECKED, Service, action
 from cio_desktop.services.context import ServiceContext
 from cio_desktop.services.statement_import import FileImportResult, ingest
 from cio_desktop.storage.models import (Asset, Connection, Holding, ImportBatch, OpenItem, Portfolio,
@@ -59,9 +59,6 @@ KINDS = ("banking", "accounting", "investment")
 AUTH_KINDS = ("oauth2", "api_key", "client_cert", "none")
 SETTING_KEYS = ("token_url", "client_id", "scope", "api_key_header", "client_cert_path",
                 "client_key_path", "ca_bundle_path", "timeout", "page_size", "token_auth_method")
-#: ``seen`` left out of :meth:`SyncService.update_connection`: no check (the CLI and the pause
-#: switch, which sets an explicit state rather than replacing a form)
-UNCHECKED: Any = object()
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,28 @@ def test_api_key_is_stored_encrypted_and_config_needs_mfa(ws, market_server) -> 
     login(ws, "viewer")
     with pytest.raises(PermissionDenied):
         ws.market.fetch_market_data()
+
+
+def test_criteria_saved_over_another_desks_change_are_refused(ws, clock) -> None:  # noqa: ANN001
+    """Team mode: two analysts load the same named criteria; the first save wins, the second
+    (from the screen that still shows the old version) is refused naming the first."""
+    from cio_desktop.errors import ConcurrentUpdate
+
+    login(ws, "treasurer")
+    first = ws.market.save_criteria({"name": "value", "max_pe": 15}, seen=None)
+    loaded = next(c for c in ws.market.criteria() if c.name == "value")
+    assert loaded == first
+    clock.advance(minutes=3)
+    ws.market.save_criteria({"name": "value", "max_pe": 12}, seen=loaded)
+    def audits() -> int:
+        with ws.db.unit_of_work(write=False) as uow:
+            return uow.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+
+    before = audits()
+    with pytest.raises(ConcurrentUpdate, match=r"criteria 'value' were changed by treasurer at \d{4}-\d\d-\d\d"):
+        ws.market.save_criteria({"name": "value", "max_pe": 20}, seen=loaded)
+    with pytest.raises(ConcurrentUpdate, match="were saved by treasurer"):
+        ws.market.save_criteria({"name": "value", "max_pe": 20}, seen=None)   # a screen that showed none
+    assert next(c for c in ws.market.criteria() if c.name == "value").max_pe == 12
+    assert audits() == before
+    ws.market.save_criteria({"name": "value", "max_pe": 20})   # the CLI: last write wins

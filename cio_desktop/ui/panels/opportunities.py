@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
                                QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from cio_desktop.domain.opportunities import Criteria
-from cio_desktop.errors import ValidationError
+from cio_desktop.errors import ConcurrentUpdate, ValidationError
 from cio_desktop.security.permissions import Permission
 from cio_desktop.services.market import OpportunityScreen
 from cio_desktop.ui.models.portfolio_models import Column, RowsModel, num, pct
@@ -224,9 +224,22 @@ class OpportunitiesPanel(Panel):
         except ValidationError as exc:
             self._failed(exc)
             return
-        svc = self.app.workspace.market
-        self.app.workers.run(lambda: svc.save_criteria(crit),
-                             lambda c: self.status_label.setText(f"Criteria '{c.name}' saved."), self._failed)
+        svc, seen = self.app.workspace.market, self.saved.get(crit.name)   # what this screen loaded
+
+        def saved(c: Criteria) -> None:
+            self.saved[c.name] = c
+            self.status_label.setText(f"Criteria '{c.name}' saved.")
+
+        def reloaded(criteria: list[Criteria]) -> None:
+            self.saved = {c.name: c for c in criteria}
+            self._fill(self.saved.get(crit.name))
+
+        def failed(exc: BaseException) -> None:
+            self._failed(exc)
+            if isinstance(exc, ConcurrentUpdate):   # show the other desk's version to work on
+                self.app.workers.run(svc.criteria, reloaded, self._failed)
+
+        self.app.workers.run(lambda: svc.save_criteria(crit, seen=seen), saved, failed)
 
     def _show(self, result: OpportunityScreen) -> None:
         self.result = result
