@@ -82,10 +82,18 @@ def serve() -> None:
     """The worker process: read the job from stdin, send messages on stdout. Anything else
     written to stdout (a library's stray print) is sent to stderr instead, so it cannot
     corrupt the message stream."""
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    # file descriptors, not sys.stdin/sys.stdout: a windowed (Windows) build has no sys streams,
+    # though the importer's pipes are there as descriptors 0 and 1
+    out = os.fdopen(os.dup(1), "wb")
     try:
-        job = pickle.load(sys.stdin.buffer)
+        os.fstat(2)
+        os.dup2(2, 1)
+    except OSError:   # no stderr either: stray output goes nowhere
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 1)
+        os.close(quiet)
+    try:
+        job = pickle.load(os.fdopen(0, "rb"))
     except (EOFError, pickle.UnpicklingError):
         return  # the importer went away before it sent the job
 
@@ -138,7 +146,9 @@ class WorkerFeeds:
             package_root = str(Path(__file__).resolve().parents[2])
             env["PYTHONPATH"] = os.pathsep.join(filter(None, (package_root, env.get("PYTHONPATH"))))
         self._process = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         close_fds=True, env=env)
+                                         close_fds=True, env=env,
+                                         # Windows: no console window flashing up from the GUI
+                                         creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
         job = {"fmt": fmt, "path": str(path), "source": source, "options": options}
         assert self._process.stdin is not None and self._process.stdout is not None
         try:
