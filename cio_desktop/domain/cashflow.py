@@ -39,6 +39,7 @@ class AccountInfo:
     currency: str
     opening: float        # balance at the start of the first forecast day, account currency
     min_balance: float = 0.0
+    account_type: str = "current"   # current, collection, payroll, tax, deposit, …
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def load_accounts(s: Session, start: date, account_ids: Sequence[int] | None = N
     for a in accounts:
         f = scale(a.currency)
         out.append(AccountInfo(a.id, a.name, a.currency, (a.opening_balance_minor + int(sums.get(a.id, 0))) / f,
-                               a.min_balance_minor / f))
+                               a.min_balance_minor / f, a.account_type or "current"))
     return out
 
 
@@ -80,13 +80,21 @@ def fx_to_base(s: Session, base: str, on: date | None = None) -> dict[str, float
     return out
 
 
-def main_account_for(accounts: Sequence[AccountInfo], currency: str) -> int | None:
-    """Where an open item in ``currency`` is assumed to settle: the first account of that
-    currency (accounts are ordered by id; the demo's operating accounts come first)."""
-    for a in accounts:
-        if a.currency == currency:
-            return a.id
-    return None
+#: Which kind of account an open item settles on, in order of preference: customers pay into the
+#: collection account where there is one, suppliers are paid from the operating (current) account.
+SETTLES_ON = {"receivable": ("collection", "current"), "payable": ("current",)}
+
+
+def settlement_account_for(accounts: Sequence[AccountInfo], currency: str, kind: str) -> int | None:
+    """Where an open payable or receivable in ``currency`` is assumed to settle: the first account
+    of that currency whose type :data:`SETTLES_ON` prefers for ``kind``, else the first account of
+    that currency (accounts are ordered by id). Accounting systems name no bank account."""
+    same = [a for a in accounts if a.currency == currency]
+    for account_type in SETTLES_ON.get(kind, ()):
+        for a in same:
+            if a.account_type == account_type:
+                return a.id
+    return same[0].id if same else None
 
 
 def load_known_items(s: Session, accounts: Sequence[AccountInfo], end: date) -> list[KnownItem]:
@@ -105,7 +113,7 @@ def load_known_items(s: Session, accounts: Sequence[AccountInfo], end: date) -> 
             items.append(KnownItem(p.execution_date, p.credit_account_id, p.amount_minor / f, "payment",
                                    f"transfer {p.id} in ({p.status})", f"payment:{p.id}"))
     for o in s.execute(select(OpenItem).where(OpenItem.status == "open", OpenItem.due_date <= end)).scalars():
-        acct = main_account_for(accounts, o.currency)
+        acct = settlement_account_for(accounts, o.currency, o.kind)
         if acct is None:
             continue
         f = scale(o.currency)
