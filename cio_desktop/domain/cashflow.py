@@ -132,6 +132,30 @@ def _daily_matrix(lines: Sequence[FlowLine], index: Mapping[int, int], first: da
     return inflow, outflow
 
 
+#: Known one-off items replace the model's flow of the same direction within blocks of this many
+#: days from the forecast's start (fixed, so day, week and month views add up the same).
+KNOWN_BLOCK_DAYS = 7
+
+
+def net_of_known(model: np.ndarray, known: np.ndarray, block: int = KNOWN_BLOCK_DAYS) -> np.ndarray:
+    """The model's daily flows (one direction; days × accounts) less what known one-off items of
+    that direction already account for, block by block: in each block and account the model's
+    sum is scaled down by the known sum, to nothing when the known items reach it.
+
+    Why: the model learns from all non-recurring history — supplier payments and customer
+    receipts included — so a scheduled payment or an open invoice is one of the flows it already
+    expects. Adding both counted it twice; now the expected flow is the larger of the two."""
+    out = model.copy()
+    for s in range(0, len(model), block):
+        m, kn = model[s:s + block], known[s:s + block]
+        msum, ksum = m.sum(axis=0), kn.sum(axis=0)
+        same = msum * ksum > 0             # a model flow the known items are part of
+        keep = np.ones_like(msum)
+        keep[same] = np.clip(1.0 - ksum[same] / msum[same], 0.0, 1.0)
+        out[s:s + block] = m * keep
+    return out
+
+
 def compute_forecast(accounts: Sequence[AccountInfo], lines: Sequence[FlowLine], known: Sequence[KnownItem],
                      fx_to_base: Mapping[str, float], base_currency: str, start: date, horizon: int,
                      granularity: fc.Granularity | str, *, alpha: float = fc.DEFAULT_ALPHA,
@@ -163,10 +187,13 @@ def compute_forecast(accounts: Sequence[AccountInfo], lines: Sequence[FlowLine],
     k = len(accounts)
     known_in = np.zeros((span, k))
     known_out = np.zeros((span, k))
+    one_off = np.zeros((span, k))   # known items the model's history also holds (not recurring)
     for it in items:
         i = (it.day - start).days
         if 0 <= i < span:
             (known_in if it.amount > 0 else known_out)[i, index[it.account_id]] += it.amount
+            if it.kind != "recurring":
+                one_off[i, index[it.account_id]] += it.amount
 
     # 3. the model for the rest
     model_in = np.zeros((span, k))
@@ -178,7 +205,8 @@ def compute_forecast(accounts: Sequence[AccountInfo], lines: Sequence[FlowLine],
         hin, hout = _daily_matrix(history, index, first, n_hist, recurring_ids)
         model = fc.fit_calendar_model(first, np.hstack([hin, hout]), [1] * k + [-1] * k, alpha)
         pred = model.predict(start, span)
-        model_in, model_out = pred[:, :k], pred[:, k:]
+        model_in = net_of_known(pred[:, :k], np.clip(one_off, 0, None))
+        model_out = net_of_known(pred[:, k:], np.clip(one_off, None, 0))
         resid = model.residuals[:, :k] + model.residuals[:, k:]
         inflation = model.inflation
         model_used = True

@@ -126,3 +126,34 @@ def test_extreme_scenarios_are_accepted_or_refused_clearly() -> None:
     a = assumptions_from({"name": "s", "revenue_growth": "5%", "fx_move": "-3%",
                           "one_offs": [["2026-12-01", 1000, "sale"]]})
     assert (a.revenue_growth, a.fx_move, a.one_offs[0][0]) == (0.05, -0.03, date(2026, 12, 1))
+
+
+def test_known_one_off_items_replace_the_models_flow_instead_of_adding_to_it() -> None:
+    """A scheduled payment is one of the supplier payments the model already expects: the week's
+    outflow is the larger of the model's and the known one, never their sum; recurring items
+    (left out of the model's history) still add."""
+    from cio_desktop.domain.cashflow import AccountInfo, KnownItem, compute_forecast, net_of_known
+
+    model = np.full((14, 1), -100.0)                 # 700 out a week
+    known = np.zeros((14, 1))
+    known[2, 0] = -300.0                             # week 1: part of it is known
+    known[9, 0] = -1000.0                            # week 2: more than the model expects
+    out = net_of_known(model, known)
+    assert out[:7].sum() == pytest.approx(-400.0) and out[7:].sum() == pytest.approx(0.0)
+    assert (out[:7] + known[:7]).sum() == pytest.approx(-700.0)
+    assert (out[7:] + known[7:]).sum() == pytest.approx(-1000.0)
+    inflow = net_of_known(np.full((7, 1), 50.0), np.full((7, 1), -10.0))
+    assert inflow.sum() == pytest.approx(350.0)      # an outflow never reduces the model's inflow
+
+    start = date(2026, 11, 2)
+    rng = np.random.default_rng(3)
+    lines = [FlowLine(i, 1, start - timedelta(days=200 - d), -float(rng.integers(800, 1200)), f"Supplier {i}")
+             for i, d in enumerate(range(200)) if (start - timedelta(days=200 - d)).weekday() < 5]
+    acct = [AccountInfo(1, "Operating", "EUR", 1_000_000.0)]
+    plain = compute_forecast(acct, lines, [], {"EUR": 1.0}, "EUR", start, 2, "week", recurring=[])
+    pay = KnownItem(start + timedelta(days=1), 1, -2000.0, "payment", "payment 1", "payment:1")
+    both = compute_forecast(acct, lines, [pay], {"EUR": 1.0}, "EUR", start, 2, "week", recurring=[])
+    week1, base1 = both.rows[0], plain.rows[0]
+    assert week1.known_out == pytest.approx(-2000.0)
+    assert week1.net_p50 == pytest.approx(base1.net_p50, rel=1e-9)   # ~5,000 expected: the 2,000 is part of it
+    assert both.rows[1].net_p50 == pytest.approx(plain.rows[1].net_p50)
