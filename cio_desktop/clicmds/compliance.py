@@ -3,7 +3,9 @@
 ``cio-desktop compliance rules [--all]`` · ``standing`` · ``apply FILE.json`` (add / change /
 retire rules: a JSON list of changes, MFA) · ``import-sanctions FILE.csv`` (MFA) ·
 ``report --from YYYY-MM-DD --to YYYY-MM-DD --out FILE`` (the format from the extension: ``.pdf``,
-``.xlsx`` Excel, ``.zip`` one CSV per table, ``.csv`` one CSV, ``.json``) · ``checks [--from --to]``.
+``.xlsx`` Excel, ``.zip`` one CSV per table, ``.csv`` one CSV, ``.json``) · ``checks [--from --to]`` ·
+``override RULE_ID payment|portfolio ENTITY_ID --reason TEXT [--hours N]`` (let one blocked payment or
+portfolio pass a blocking rule once, within N hours; MFA) · ``overrides`` (the ones still active).
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
     p.add_argument("--violations", action="store_true", help="only blocked, warned or overridden checks")
     p.set_defaults(func=cmd_checks)
+    p = comp.add_parser("override", parents=[common],
+                        help="let one blocked payment or portfolio pass a blocking rule once (needs --otp)")
+    p.add_argument("rule_id", metavar="RULE_ID", type=int, help="the rule's id (see 'compliance rules')")
+    p.add_argument("entity", choices=("payment", "portfolio"), help="what the override is for")
+    p.add_argument("entity_id", metavar="ENTITY_ID", type=int, help="the payment's or portfolio's id")
+    p.add_argument("--reason", required=True, help="why it may pass the rule (at least 5 characters; audited)")
+    p.add_argument("--hours", type=int, default=24, metavar="N",
+                   help="how long the override waits to be used: 1 to 336 hours (14 days); default 24")
+    p.set_defaults(func=cmd_override)
+    p = comp.add_parser("overrides", parents=[common], help="list the overrides not used yet and not expired")
+    p.set_defaults(func=cmd_overrides)
     p = comp.add_parser("report", parents=[common],
                         help="the regulator's report for a period: PDF, Excel, CSV (zip or one file) or JSON")
     p.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
@@ -126,6 +139,28 @@ def cmd_checks(args: argparse.Namespace, io) -> int:  # noqa: ANN001
         lines.append(f"{c.checked_at:%Y-%m-%d %H:%M} {c.outcome.upper():<10} {c.operation:<20} {c.subject}"
                      + (f" — {worst}" if worst else ""))
     _emit(args, checks, "\n".join(lines) or "no checks")
+    return 0
+
+
+def _override_line(o) -> str:  # noqa: ANN001
+    return (f"override {o.id}: {o.entity} {o.entity_id} may pass rule {o.rule_id} '{o.rule_name}' once, until "
+            f"{o.expires_at:%Y-%m-%d %H:%M} UTC — granted by {o.approved_by}: {o.reason}")
+
+
+def cmd_override(args: argparse.Namespace, io) -> int:  # noqa: ANN001
+    from cio_desktop.cli import _emit
+
+    view = _run(args, io, lambda ws: ws.compliance.grant_override(args.rule_id, args.entity, args.entity_id,
+                                                                  args.reason, hours=args.hours))
+    _emit(args, view, _override_line(view))
+    return 0
+
+
+def cmd_overrides(args: argparse.Namespace, io) -> int:  # noqa: ANN001
+    from cio_desktop.cli import _emit
+
+    views = _run(args, io, lambda ws: ws.compliance.active_overrides())
+    _emit(args, views, "\n".join(_override_line(o) for o in views) or "no active overrides")
     return 0
 
 

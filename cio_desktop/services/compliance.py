@@ -628,7 +628,7 @@ def seed_default_rules(uow: Session, ctx: ServiceContext, *, actor: str = "syste
         dict(name="Sanctioned counterparties", rule_type="counterparty_block",
              parameters={"names": ["Blocked Trading Ltd"], "sanctions_list": True}),
         dict(name="Embargoed countries", rule_type="country_block",
-             parameters={"countries": ["KP", "IR", "SY", "CU", "RU", "BY"]}),
+             parameters={"countries": ["KP", "IR", "SY", "CU", "RU"]}),   # the demo adds BY later
         dict(name="EUR liquidity buffer", rule_type="min_liquidity",
              parameters={"amount": "1000000", "currency": "EUR"}),
         dict(name="Single asset ≤ 20 %", rule_type="max_weight", parameters={"dimension": "asset", "max": "0.20"}),
@@ -817,6 +817,19 @@ class ComplianceService(Service):
         with self.ctx.db.unit_of_work(write=False) as uow:
             return _load_overrides(uow, None, None)
 
+    @action(Permission.COMPLIANCE_READ, description="view active compliance overrides")
+    def active_overrides(self) -> list[OverrideView]:
+        """Overrides that can still let an operation pass a blocking rule (not used, not expired),
+        soonest to expire first: the screen and the CLI show what is open, not the whole history
+        (that is in the report)."""
+        now = self.ctx.now()
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            q = (select(ComplianceOverride, ComplianceRule.name)
+                 .join(ComplianceRule, ComplianceRule.id == ComplianceOverride.rule_id)
+                 .where(ComplianceOverride.used_check_id.is_(None), ComplianceOverride.expires_at > now)
+                 .order_by(ComplianceOverride.expires_at, ComplianceOverride.id))
+            return [_override_view(o, n) for o, n in uow.execute(q).all()]
+
     @action(Permission.COMPLIANCE_READ, description="view the sanctions list")
     def sanctions(self, limit: int = 10_000) -> list[tuple[str, str, str, str]]:
         with self.ctx.db.unit_of_work(write=False) as uow:
@@ -878,8 +891,13 @@ class ComplianceService(Service):
             rule = uow.get(ComplianceRule, rule_id)
             if rule is None or not rule.is_active:
                 raise ValidationError(f"there is no rule {rule_id} in force", field="rule_id")
-            if entity == "payment" and uow.get(Payment, int(entity_id)) is None:
-                raise ValidationError(f"there is no payment {entity_id}", field="entity_id")
+            from cio_desktop.storage.models import Portfolio
+
+            model = Payment if entity == "payment" else Portfolio
+            number = str(entity_id).strip()
+            if not number.isdigit() or uow.get(model, int(number)) is None:
+                raise ValidationError(f"there is no {entity} {entity_id}", field="entity_id")
+            entity_id = int(number)
             o = ComplianceOverride(rule_id=rule_id, entity=entity, entity_id=str(entity_id), reason=why,
                                    approved_by=self.ctx.actor, approved_at=now, expires_at=now + timedelta(hours=hours))
             uow.add(o)

@@ -3,7 +3,8 @@ Holdings' bank accounts, two years of statement lines, two investment portfolios
 of prices, and five years of EURUSD/EURGBP rates.
 
 Deterministic for a seed (only the anchor date, ``ctx.now()``, and the user passwords, which
-come from ``secrets``, are not). The payments step adds beneficiaries and one or more payments in
+come from ``secrets``, are not). The compliance rules are seeded first, so every payment is checked
+against them; the payments step then adds beneficiaries and one or more payments in
 every status (draft … reversed), made through the real payments service acting as the demo
 treasurer, approver and admin, so their history, approvals and audit entries are the real thing. Each step is one transaction with its audit entries inside it;
 the ledger — up to a million lines at ``scale=50`` — is generated day by day and written with
@@ -126,11 +127,11 @@ def build_demo(ctx: ServiceContext, *, seed: int = 42, scale: int = 1, password:
     lines, batch_id = _load_ledger(ctx, simulator, account_ids, seed=seed, scale=scale,
                                    report=lambda f, step: report(step, 0.2 + 0.79 * f))
 
-    report("payments", 0.992)
-    payment_count = _create_payments(ctx, account_ids)
-
-    report("compliance rules", 0.994)
+    report("compliance rules", 0.992)
     _seed_compliance(ctx)
+
+    report("payments", 0.993)
+    payment_count = _create_payments(ctx, account_ids)
 
     report("budgets", 0.9945)
     _seed_planning(ctx)
@@ -151,7 +152,8 @@ def build_demo(ctx: ServiceContext, *, seed: int = 42, scale: int = 1, password:
 
 # -- steps ------------------------------------------------------------------------------------
 def _seed_compliance(ctx: ServiceContext) -> None:
-    """The default compliance rule set (issue 6), after the demo payments (they predate it)."""
+    """The default compliance rule set (issue 6), before the demo payments: every payment's
+    checks then evaluate the rules in force, as they would for a real company."""
     from cio_desktop.services.compliance import seed_default_rules
 
     with ctx.db.unit_of_work() as uow:
@@ -387,6 +389,20 @@ def _acting(ctx: ServiceContext, username: str) -> ServiceContext:
     return dataclasses.replace(ctx, session=session)
 
 
+def _embargo(ctx: ServiceContext, country: str, note: str) -> None:
+    """Add ``country`` to the "Embargoed countries" rule as the demo admin (compliance officer),
+    through the real service: a new rule version with its audit entry, in force for the next check."""
+    from cio_desktop.services.compliance import ComplianceService, RuleChange
+
+    compliance = ComplianceService(_acting(ctx, Role.ADMIN.value))
+    rule = next(r for r in compliance.rules() if r.rule_type == "country_block")
+    countries = list(rule.parameters.get("countries", []))
+    if country not in countries:
+        compliance.update_rules([RuleChange(rule_id=rule.id, parameters={**rule.parameters,
+                                                                         "countries": [*countries, country]},
+                                            note=note)])
+
+
 def _create_payments(ctx: ServiceContext, account_ids: dict[str, int]) -> int:
     from cio_desktop.services.payments import PaymentsService, add_beneficiary
     from cio_desktop.storage.models import AppMeta
@@ -417,9 +433,12 @@ def _create_payments(ctx: ServiceContext, account_ids: dict[str, int]) -> int:
                                               country=country, amount=amount, execution_date=when,
                                               purpose=purpose, **kw).payment.id
 
-    # failed: approved, then the country was put on the blocked list before the due-payment tick
+    # failed: checked and approved while Belarus was not on the embargo list; then compliance
+    # added it (a new version of the rule) and the payments desk blocked the country before the
+    # due-payment tick, which fails the payment with the reason
     failed = pay(eur, "minsk", "4100.00", today, "Spare parts order 88-114")
     approver.approve(failed, "ok")
+    _embargo(ctx, "BY", "sanctions screening: Belarus added to the embargo (demo)")
     admin.block_country("BY", "sanctions screening: no new payments (demo)")
     treasurer.execute_due()
     # draft, pending approval (1 of 2 and 0 of 2), rejected, cancelled

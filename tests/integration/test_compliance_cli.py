@@ -67,3 +67,50 @@ def _pdf_text(path) -> str:  # noqa: ANN001
         return "\n".join(page.get_textpage().get_text_range() for page in pdf)
     finally:
         pdf.close()
+
+
+def test_cli_compliance_override_and_active_overrides(tmp_path):
+    """``compliance override`` (MFA) lets one demo payment pass a rule once; ``compliance overrides``
+    lists it; a rule that does not exist is refused in plain words, nothing granted."""
+    from tests.conftest import TEST_PASSWORD, TEST_TOTP_SECRET
+
+    db = str(tmp_path / "demo.db")
+    r = cli(tmp_path, "demo", "--db", db, "--password-stdin", "--totp-secret", TEST_TOTP_SECRET,
+            stdin=TEST_PASSWORD + "\n")
+    assert r.returncode == 0, r.stderr
+
+    def run(user: str, *args: str, code: str | None = None, json_out: bool = True):  # noqa: ANN202
+        return cli(tmp_path, *(["--json"] if json_out else []), *args, "--db", db, "--user", user,
+                   "--password-stdin", *(["--otp", code] if code else []), stdin=TEST_PASSWORD + "\n")
+
+    r = run("admin", "compliance", "overrides")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == []
+    rules = json.loads(run("admin", "compliance", "rules").stdout)
+    cap = next(x for x in rules if x["name"] == "Single payment cap")
+    pending = json.loads(run("treasurer", "payments", "list", "--status", "pending_approval").stdout)[0]
+    args = ("compliance", "override", str(cap["id"]), "payment", str(pending["id"]), "--reason",
+            "board minute 2026-41: contract signed before the cap", "--hours", "48")
+    r = run("admin", *args)                                       # MFA-gated
+    assert r.returncode == 5 and "two-factor" in r.stderr
+    r = run("admin", *args, code=otp())
+    assert r.returncode == 0, r.stderr
+    granted = json.loads(r.stdout)
+    assert (granted["rule_id"], granted["entity"], granted["entity_id"]) == (cap["id"], "payment", str(pending["id"]))
+    assert granted["approved_by"] == "admin" and granted["used_check_id"] is None
+    # listed (as JSON and as text), for anyone who may read compliance
+    r = run("auditor", "compliance", "overrides")
+    assert r.returncode == 0, r.stderr
+    assert [(o["id"], o["rule_name"], o["reason"]) for o in json.loads(r.stdout)] == [
+        (granted["id"], "Single payment cap", "board minute 2026-41: contract signed before the cap")]
+    r = run("auditor", "compliance", "overrides", json_out=False)
+    assert r.returncode == 0 and f"payment {pending['id']} may pass rule {cap['id']} 'Single payment cap'" in r.stdout
+    # a rule that does not exist: exit 1, plain words; without compliance.manage: refused
+    r = run("admin", "compliance", "override", "999", "payment", str(pending["id"]), "--reason", "because of X",
+            code=otp(1))
+    assert r.returncode == 1 and "there is no rule 999 in force" in r.stderr and "Traceback" not in r.stderr
+    r = run("auditor", "compliance", "override", str(cap["id"]), "payment", str(pending["id"]), "--reason",
+            "because of X")
+    assert r.returncode == 4 and "compliance.manage" in r.stderr
+    r = run("admin", "compliance", "overrides")
+    assert len(json.loads(r.stdout)) == 1

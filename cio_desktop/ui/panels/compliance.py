@@ -1,7 +1,8 @@
 """Compliance panel: the live standing of every rule (limit, actual, headroom; breaches in red),
 the rule set with its editor (add, change, retire — MFA-gated), the sanctions-list import, the
-violations log and the regulator's report (PDF, Excel, CSV or JSON). Service calls run in the
-worker pool.
+violations log with "Grant override…" for a blocked payment or portfolio (MFA-gated, compliance
+managers only) and the overrides still active, and the regulator's report (PDF, Excel, CSV or
+JSON). Service calls run in the worker pool.
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, Qt
+from PySide6.QtCore import QDate, QPoint, Qt
 from PySide6.QtWidgets import (QComboBox, QDateEdit, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
-                               QTabWidget, QVBoxLayout, QWidget)
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPlainTextEdit, QPushButton,
+                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from cio_desktop.domain.compliance import LABELS, RuleType
 from cio_desktop.errors import CioError, ConcurrentUpdate, ValidationError
 from cio_desktop.security.permissions import Permission
-from cio_desktop.services.compliance import REPORT_SUFFIXES, CheckView, RuleChange, RuleView, StandingRow
+from cio_desktop.services.compliance import (REPORT_SUFFIXES, CheckView, OverrideView, RuleChange, RuleView,
+                                             StandingRow)
 from cio_desktop.ui.dialogs.common import confirm
+from cio_desktop.ui.dialogs.compliance_override import OverrideDialog, overridable
 from cio_desktop.ui.dialogs.mfa import run_sensitive
 from cio_desktop.ui.models.portfolio_models import ROW_ROLE, Column, RowsModel
 from cio_desktop.ui.panels.base import Panel
 from cio_desktop.ui.panels.portfolio import make_table
+
 
 def format_datetime(v: Any) -> str:
     """Local time on screen (storage is UTC)."""
@@ -49,6 +53,11 @@ VIOLATION_COLUMNS = [
     Column("at", "When", lambda v: format_datetime(v) if v else ""), Column("outcome", "Outcome"),
     Column("operation", "Operation"), Column("subject", "What"), Column("rules", "Rule (version): reason"),
     Column("actor", "By"),
+]
+OVERRIDE_COLUMNS = [
+    Column("rule", "Rule"), Column("operation", "Operation"), Column("reason", "Reason"),
+    Column("approved_by", "Granted by"), Column("approved_at", "Granted", lambda v: format_datetime(v) if v else ""),
+    Column("expires_at", "Expires", lambda v: format_datetime(v) if v else ""),
 ]
 
 #: parameter templates shown when a type is chosen in the editor
@@ -88,9 +97,15 @@ def violation_rows(checks: list[CheckView]) -> list[dict]:
     return [{"at": c.checked_at, "outcome": c.outcome.upper() if c.outcome == "block" else c.outcome,
              "operation": c.operation, "subject": c.subject,
              "rules": "; ".join(f"{r.rule_name} (v{r.rule_version}): {r.message}" for r in c.breaches),
-             "actor": c.actor, "blocked": c.outcome == "block",
+             "actor": c.actor, "blocked": c.outcome == "block", "view": c,
              "_tooltip": "\n".join(f"{r.rule_name} v{r.rule_version} — limit {r.limit}; actual {r.actual}"
                                    for r in c.breaches)} for c in checks]
+
+
+def override_rows(overrides: list[OverrideView]) -> list[dict]:
+    return [{"rule": o.rule_name, "operation": f"{o.entity} {o.entity_id}", "reason": o.reason,
+             "approved_by": o.approved_by, "approved_at": o.approved_at, "expires_at": o.expires_at, "view": o,
+             "_tooltip": f"override {o.id}: {o.reason}"} for o in overrides]
 
 
 #: the report tab's export choices (file-dialog filters), the first one preselected
@@ -214,8 +229,10 @@ class CompliancePanel(Panel):
         self.standing: list[StandingRow] = []
         self.rules: list[RuleView] = []
         self.checks: list[CheckView] = []
+        self.active_overrides: list[OverrideView] = []
         self.last_report: Any = None
         self.dialog: RuleDialog | None = None
+        self.override_dialog: OverrideDialog | None = None
 
     @property
     def service(self) -> Any:
@@ -280,11 +297,50 @@ class CompliancePanel(Panel):
         self.rules_table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         rl.addWidget(self.rules_table, 1)
         self.tabs.addTab(rules_w, "Rules")
-        # violations
+        # violations, with overrides for the blocked ones and the overrides still active
+        violations_w = QWidget()
+        vl = QVBoxLayout(violations_w)
+        vl.setContentsMargins(0, 8, 0, 0)
+        vbar = QHBoxLayout()
+        self.override_button = QPushButton("Grant override…")
+        self.override_button.setObjectName("grantOverride")
+        self.override_button.clicked.connect(lambda: self.open_override(self.selected_check()))
+        vbar.addWidget(self.override_button)
+        vbar.addStretch(1)
+        self.override_hint = QLabel("Select a blocked payment or portfolio to let it pass the rule once "
+                                    "(two-factor code, audited).")
+        self.override_hint.setProperty("hint", True)
+        vbar.addWidget(self.override_hint)
+        vl.addLayout(vbar)
         self.violations_model = RowsModel(VIOLATION_COLUMNS, self, row_flag=lambda r: r.get("blocked", False))
         self.violations_table, self.violations_proxy = make_table("violationsTable", self.violations_model)
         self._interactive(self.violations_table, {3: 360, 4: 420})
-        self.tabs.addTab(self.violations_table, "Violations log")
+        self.violations_table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.violations_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.violations_table.customContextMenuRequested.connect(self._violation_menu_requested)
+        overrides_w = QWidget()
+        ol = QVBoxLayout(overrides_w)
+        ol.setContentsMargins(0, 6, 0, 0)
+        ol.setSpacing(4)
+        self.overrides_title = QLabel("Active overrides")
+        self.overrides_title.setObjectName("overridesTitle")
+        font = self.overrides_title.font()
+        font.setBold(True)
+        self.overrides_title.setFont(font)
+        ol.addWidget(self.overrides_title)
+        self.overrides_model = RowsModel(OVERRIDE_COLUMNS, self)
+        self.overrides_table, self.overrides_proxy = make_table("overridesTable", self.overrides_model)
+        self._interactive(self.overrides_table, {0: 200, 1: 120, 2: 360})
+        ol.addWidget(self.overrides_table, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setObjectName("violationsSplitter")
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self.violations_table)
+        splitter.addWidget(overrides_w)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        vl.addWidget(splitter, 1)
+        self.tabs.addTab(violations_w, "Violations log")
         # report
         report_w = QWidget()
         rf = QFormLayout(report_w)
@@ -326,7 +382,7 @@ class CompliancePanel(Panel):
         header.setStretchLastSection(True)
 
     def _apply_filter(self, text: str) -> None:
-        for proxy in (self.standing_proxy, self.rules_proxy, self.violations_proxy):
+        for proxy in (self.standing_proxy, self.rules_proxy, self.violations_proxy, self.overrides_proxy):
             proxy.setFilterFixedString(text)
 
     def _update_buttons(self) -> None:
@@ -336,6 +392,13 @@ class CompliancePanel(Panel):
         self.sanctions_button.setEnabled(manage)
         self.edit_button.setEnabled(manage and selected)
         self.retire_button.setEnabled(manage and selected)
+        # overrides: only compliance managers see the action; it is enabled for a blocked row
+        why_not = overridable(self.selected_check())
+        self.override_button.setVisible(manage)
+        self.override_hint.setVisible(manage)
+        self.override_button.setEnabled(manage and why_not is None)
+        self.override_button.setToolTip(why_not or "Let this operation pass the blocking rule once "
+                                        "(two-factor code, audited)")
 
     def on_changes(self, topic: str, data: dict) -> None:
         if self._built:
@@ -346,8 +409,8 @@ class CompliancePanel(Panel):
         svc = self.service
         self.status_label.setText("Loading…")
 
-        def work() -> tuple[list[StandingRow], list[RuleView], list[CheckView]]:
-            return svc.standing(), svc.rules(), svc.violations(limit=2000)
+        def work() -> tuple[list[StandingRow], list[RuleView], list[CheckView], list[OverrideView]]:
+            return svc.standing(), svc.rules(), svc.violations(limit=2000), svc.active_overrides()
 
         self.app.workers.run(work, self._show, self._failed)
 
@@ -355,11 +418,15 @@ class CompliancePanel(Panel):
         self.status_label.setText(f"Not shown: {exc}")
         self.app.show_error(exc)
 
-    def _show(self, result: tuple[list[StandingRow], list[RuleView], list[CheckView]]) -> None:
-        self.standing, self.rules, self.checks = result
+    def _show(self, result: tuple[list[StandingRow], list[RuleView], list[CheckView], list[OverrideView]]) -> None:
+        self.standing, self.rules, self.checks, self.active_overrides = result
         self.standing_model.set_rows(standing_rows(self.standing))
         self.rules_model.set_rows(rule_rows(self.rules))
         self.violations_model.set_rows(violation_rows(self.checks))
+        self.overrides_model.set_rows(override_rows(self.active_overrides))
+        n = len(self.active_overrides)
+        self.overrides_title.setText(f"Active overrides ({n}): not used yet, not expired" if n
+                                     else "Active overrides: none (an override is used once, or expires)")
         for table, proxy in ((self.standing_table, self.standing_proxy),
                              (self.violations_table, self.violations_proxy)):
             table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
@@ -423,6 +490,62 @@ class CompliancePanel(Panel):
         svc = self.service
         run_sensitive(self.app, self, lambda: svc.import_sanctions(path),
                       lambda r: self.app.status(f"Sanctions list replaced: {r.entries} entries"))
+
+    # -- overrides --------------------------------------------------------------------------------
+    def selected_check(self) -> CheckView | None:
+        if not self._built:
+            return None
+        rows = self.violations_table.selectionModel().selectedRows() if self.violations_table.selectionModel() else []
+        if not rows:
+            return None
+        row = self.violations_proxy.index(rows[0].row(), 0).data(ROW_ROLE)
+        return row["view"] if row else None
+
+    def violation_menu(self, pos: QPoint) -> QMenu | None:
+        """The violations log's context menu at ``pos`` (viewport coordinates): the row under the
+        cursor is selected first. None for users who may not grant overrides (nothing to offer)."""
+        index = self.violations_table.indexAt(pos)
+        if index.isValid():
+            self.violations_table.selectRow(index.row())
+        if not self._can_manage():
+            return None
+        check = self.selected_check()
+        why_not = overridable(check)
+        menu = QMenu(self.violations_table)
+        menu.setObjectName("violationMenu")
+        act = menu.addAction("Grant override…")
+        act.setObjectName("grantOverrideAction")
+        act.setEnabled(why_not is None)
+        act.setToolTip(why_not or "")
+        menu.setToolTipsVisible(True)
+        act.triggered.connect(lambda: self.open_override(check))
+        return menu
+
+    def _violation_menu_requested(self, pos: QPoint) -> None:
+        menu = self.violation_menu(pos)
+        if menu is not None:
+            menu.popup(self.violations_table.viewport().mapToGlobal(pos))
+
+    def open_override(self, check: CheckView | None) -> OverrideDialog | None:
+        """The override dialog for a blocked check; None when the user may not grant overrides
+        or the check cannot be overridden (the reason is shown in the status bar)."""
+        if not self._can_manage():
+            return None
+        why_not = overridable(check)
+        if why_not is not None or check is None:
+            self.app.status(f"No override: {why_not}")
+            return None
+        self.override_dialog = OverrideDialog(self.app, self.service, check, self, self.active_overrides)
+        self.override_dialog.accepted.connect(self._override_granted)
+        self.override_dialog.open()
+        return self.override_dialog
+
+    def _override_granted(self) -> None:
+        view = self.override_dialog.granted if self.override_dialog else None
+        if view is not None:
+            self.app.status(f"Override granted: {view.entity} {view.entity_id} may pass '{view.rule_name}' once "
+                            f"until {format_datetime(view.expires_at)}")
+        self.refresh()
 
     # -- report -----------------------------------------------------------------------------------
     def period(self) -> tuple[date, date]:
