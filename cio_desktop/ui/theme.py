@@ -59,7 +59,9 @@ def stylesheet_path(name: str) -> Path:
 
 
 def load_stylesheet(name: str) -> str:
-    return stylesheet_path(name).read_text(encoding="utf-8")
+    """The theme's style sheet, with ``{resources}`` (where its images live, e.g. the spin box
+    arrows) replaced by the package's resources folder."""
+    return stylesheet_path(name).read_text(encoding="utf-8").replace("{resources}", _PACKAGE_DIR.as_posix())
 
 
 def build_palette(name: str) -> QPalette:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +172,8 @@ def test_style_sheets_exist_and_package_copy_matches_the_repository() -> None:
         repo = REPO / "resources" / "styles" / f"{name}.qss"
         package = REPO / "cio_desktop" / "resources" / f"{name}.qss"
         assert repo.read_text(encoding="utf-8") == package.read_text(encoding="utf-8")
+        images = re.findall(r'url\("([^"]+)"\)', text)   # e.g. the spin box arrows
+        assert images and all(Path(i).is_file() for i in images), images
 
 
 def test_ctrl_l_locks_and_the_password_unlocks(qtbot, window_for, ws) -> None:  # noqa: ANN001
