@@ -292,6 +292,12 @@ class AlertsPanel(Panel):
                     it.setFont(font)
             items[2].setToolTip(n.body)
             self.note_model.appendRow(items)
+        if not self.notes:   # say why the list is empty rather than show a bare header
+            self.note_detail.setText("No notifications for you yet. Alerts reach you here once they are "
+                                     "delivered to you (by rule, severity and your preferences); every open "
+                                     "alert is on the Alerts tab.")
+        self.open_note_button.setEnabled(bool(self.notes))
+        self.read_all_button.setEnabled(any(n.read_at is None for n in self.notes))
         self.alert_model.removeRows(0, self.alert_model.rowCount())
         for a in self.alerts:
             items = [_item(str(a.id), a.id, a.id), _severity_item(a.severity), _item(a.status), _item(a.rule),
@@ -368,7 +374,8 @@ class AlertsPanel(Panel):
 
     def _show_note(self) -> None:
         n = self.selected_note()
-        self.note_detail.setText(n.body if n else "")
+        if n is not None or self.notes:
+            self.note_detail.setText(n.body if n else "")
 
     def build_summary(self) -> None:
         ws = self.app.workspace
