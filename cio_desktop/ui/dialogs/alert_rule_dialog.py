@@ -168,7 +168,7 @@ class AlertRuleDialog(EditorDialog):
         form.addRow("Escalation", escalate_row)
         form.addRow("", self.enabled_box)
         form.addRow("", self.params_hint)
-        layout.addLayout(form)
+        self.add_form(layout, form)
         self.add_footer(layout, "rule", "Save")
 
         self.field_widgets = {

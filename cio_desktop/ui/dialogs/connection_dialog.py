@@ -231,7 +231,7 @@ class ConnectionDialog(EditorDialog):
         form.addRow(_section("Requests"))
         form.addRow("Timeout", self.timeout_field)
         form.addRow("Page size", self.page_field)
-        layout.addLayout(form)
+        self.add_form(layout, form)
 
         self.secrets_hint = hint_label("")
         layout.addWidget(self.secrets_hint)

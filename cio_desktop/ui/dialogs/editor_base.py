@@ -14,11 +14,38 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QFrame, QLineEdit, QScrollArea, QVBoxLayout,
+                               QWidget)
 
 from cio_desktop.errors import ConcurrentUpdate, ValidationError
 from cio_desktop.ui.dialogs.common import inline_error, primary_button, show_status, status_label
+
+
+class FittingScrollArea(QScrollArea):
+    """A form's scroll area that is as tall as the form when the screen has room, and scrolls
+    when it does not (a connection's form is taller than a 768-pixel laptop screen): the title
+    above and the Save / Cancel row below always stay in view."""
+
+    #: screen height kept for the title, hints, the error line, the buttons and the window frame
+    RESERVED = 300
+
+    def __init__(self, content: QWidget) -> None:
+        super().__init__()
+        self.setWidget(content)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        hint = self.widget().sizeHint()
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        room = screen.availableGeometry().height() - self.RESERVED if screen is not None else hint.height()
+        return QSize(hint.width() + self.verticalScrollBar().sizeHint().width(), min(hint.height(), max(room, 200)))
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        return QSize(self.widget().minimumSizeHint().width(), 160)
 
 
 class EditorDialog(QDialog):
@@ -52,6 +79,13 @@ class EditorDialog(QDialog):
         self.form.setSpacing(8)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         return self.form
+
+    def add_form(self, layout: QVBoxLayout, form: QFormLayout) -> None:
+        """Put the form into ``layout`` inside a :class:`FittingScrollArea`."""
+        body = QWidget()
+        body.setLayout(form)
+        form.setContentsMargins(0, 0, 4, 0)
+        layout.addWidget(FittingScrollArea(body), 1)
 
     def add_footer(self, layout: QVBoxLayout, name: str, save_text: str) -> None:
         """The error line and Save / Cancel at the bottom of ``layout``; ``name`` prefixes their
