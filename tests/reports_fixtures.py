@@ -12,6 +12,18 @@ from sqlalchemy import delete
 
 from cio_desktop.reports import Chart, Column, Period, ReportDocument, Section, Series, Table, Text
 
+def pdf_pages(pdf: Path | str | bytes) -> list[str]:
+    """The text of each page of a PDF (a file or its bytes), as pdfium extracts it: how the tests
+    read back what an export wrote."""
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(str(pdf) if isinstance(pdf, Path) else pdf)
+    try:
+        return [page.get_textpage().get_text_range() for page in doc]
+    finally:
+        doc.close()
+
+
 # -- report documents ------------------------------------------------------------------------------
 #: printable text incl. formula starters, quotes, separators, accents and the euro sign (the PDF
 #: font covers them; control characters are removed by the model itself and tested separately)

@@ -17,6 +17,7 @@ from cio_desktop.storage.models_alerts import Alert, AlertEscalation, Notificati
 from tests.alerts_fixtures import (SMS_KEY, configure_channels, notify_pki, sms_gateway,  # noqa: F401
                                    smtp_server, start_smtp)
 from tests.property.helpers import make_session
+from tests.reports_fixtures import pdf_pages
 
 
 @pytest.fixture
@@ -260,13 +261,7 @@ def test_measures_on_the_demo_company(demo_ws):
 
 
 def _pdf_text(data: bytes) -> str:
-    import pypdfium2
-
-    pdf = pypdfium2.PdfDocument(data)
-    try:
-        return " ".join(" ".join(page.get_textpage().get_text_range().split()) for page in pdf)
-    finally:
-        pdf.close()
+    return " ".join(" ".join(page.split()) for page in pdf_pages(data))
 
 
 def test_daily_summary_email_carries_the_pdf(ws, smtp_server, notify_pki, monkeypatch, caplog):  # noqa: F811

@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timezone
 
 from tests.integration.test_cli import PASSWORD, cli, initialised, otp  # noqa: F401 — fixture
+from tests.reports_fixtures import pdf_pages
 
 
 def test_cli_compliance_rules_sanctions_standing_report(tmp_path, initialised):  # noqa: F811
@@ -60,13 +61,7 @@ def test_cli_compliance_rules_sanctions_standing_report(tmp_path, initialised): 
 
 
 def _pdf_text(path) -> str:  # noqa: ANN001
-    import pypdfium2
-
-    pdf = pypdfium2.PdfDocument(str(path))
-    try:
-        return "\n".join(page.get_textpage().get_text_range() for page in pdf)
-    finally:
-        pdf.close()
+    return "\n".join(pdf_pages(path))
 
 
 def test_cli_compliance_override_and_active_overrides(tmp_path):

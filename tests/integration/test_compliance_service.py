@@ -19,6 +19,7 @@ from cio_desktop.storage.models_compliance import ComplianceRuleVersion, Sanctio
 from tests.compliance_fixtures import (approve, checks, execute, known_beneficiaries, open_account, schedule,
                                        set_rules)
 from tests.property.helpers import make_session
+from tests.reports_fixtures import pdf_pages
 
 CAP = {"name": "Cap", "type": "max_single_payment", "parameters": {"amount": "5000", "currency": "EUR"}}
 
@@ -224,13 +225,7 @@ def test_report_lists_rules_checks_trails_and_verifies_its_hash(ws, clock, tmp_p
 
 
 def _pdf_text(path) -> str:  # noqa: ANN001
-    import pypdfium2
-
-    pdf = pypdfium2.PdfDocument(str(path))
-    try:
-        return "\n".join(page.get_textpage().get_text_range() for page in pdf)
-    finally:
-        pdf.close()
+    return "\n".join(pdf_pages(path))
 
 
 def _utc_second(v):  # noqa: ANN001, ANN202 - what a datetime column holds: UTC, whole seconds

@@ -12,7 +12,7 @@ from hypothesis import given
 from cio_desktop.reports import export_report, format_cell
 from cio_desktop.reports import csv as rcsv
 from cio_desktop.reports import excel
-from tests.reports_fixtures import documents
+from tests.reports_fixtures import documents, pdf_pages
 
 _WS = re.compile(r"\s+")
 
@@ -43,15 +43,8 @@ def test_property_29_csv_round_trip(doc) -> None:  # noqa: ANN001
 
 @given(doc=documents())
 def test_property_29_pdf_holds_every_value(doc) -> None:  # noqa: ANN001
-    import pypdfium2 as pdfium
-
     with tempfile.TemporaryDirectory() as d:
-        path = export_report(doc, "pdf", Path(d) / "pack.pdf")
-        pdf = pdfium.PdfDocument(str(path))
-        try:
-            text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
-        finally:
-            pdf.close()
+        text = "".join(pdf_pages(export_report(doc, "pdf", Path(d) / "pack.pdf")))
     # pdfium reports a hyphen that ends a line as U+FFFE (its "generated hyphen" mark)
     flat = _WS.sub("", text.replace("\ufffe", "-"))
     for _s, table in doc.tables():

@@ -15,6 +15,7 @@ from cio_desktop.ui.panels.compliance import CompliancePanel, RuleDialog
 from cio_desktop.ui.panels.portfolio import PortfolioPanel
 from cio_desktop.ui.panels.registry import PANELS
 from tests.property.helpers import make_session
+from tests.reports_fixtures import pdf_pages
 from tests.ui.shell_helpers import open_panel, rows
 
 
@@ -97,8 +98,6 @@ def test_report_export_writes_csv_with_its_hash(panel, tmp_path, demo_ws) -> Non
 
 
 def test_report_dialog_offers_pdf_and_excel_and_exports_them(panel, tmp_path, demo_ws, monkeypatch) -> None:  # noqa: ANN001
-    import pypdfium2
-
     from cio_desktop.reports.excel import read_tables
     from cio_desktop.ui.panels import compliance as module
     from tests.compliance_fixtures import known_beneficiaries, open_account, schedule, set_rules
@@ -133,11 +132,7 @@ def test_report_dialog_offers_pdf_and_excel_and_exports_them(panel, tmp_path, de
 
     answer[0] = (str(tmp_path / "signed.pdf"), "Excel (*.xlsx)")   # a typed extension wins
     panel.report_button.click()
-    doc = pypdfium2.PdfDocument(str(tmp_path / "signed.pdf"))
-    try:
-        text = "\n".join(page.get_textpage().get_text_range() for page in doc)
-    finally:
-        doc.close()
+    text = "\n".join(pdf_pages(tmp_path / "signed.pdf"))
     assert panel.last_report.sha256 in text and panel.last_report.sha256 in panel.report_label.text()
     assert [r["name"] for r in panel.last_report.rules] == ["Panel test cap"]
     assert "Panel test cap" in " ".join(text.split())

@@ -13,7 +13,7 @@ from cio_desktop.errors import ValidationError
 from cio_desktop.reports import Column, ExportFailed, Period, Table, export_report
 from cio_desktop.reports import csv as rcsv
 from cio_desktop.reports import excel
-from tests.reports_fixtures import sample_document
+from tests.reports_fixtures import pdf_pages, sample_document
 
 
 @pytest.fixture(scope="module")
@@ -21,19 +21,9 @@ def pdf_file(tmp_path_factory) -> Path:  # noqa: ANN001
     return export_report(sample_document(rows=160), "pdf", tmp_path_factory.mktemp("pdf") / "pack.pdf")
 
 
-def _pages(path: Path) -> list[str]:
-    import pypdfium2 as pdfium
-
-    pdf = pdfium.PdfDocument(str(path))
-    try:
-        return [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
-    finally:
-        pdf.close()
-
-
 # -- PDF -------------------------------------------------------------------------------------------
 def test_pdf_cover_contents_footer_and_page_numbers(pdf_file: Path) -> None:
-    pages = _pages(pdf_file)
+    pages = pdf_pages(pdf_file)
     assert len(pages) >= 5
     assert "Sample pack" in pages[0] and "October 2026" in pages[0] and "CONFIDENTIAL" in pages[0]
     assert "Prepared for: Board of directors" in pages[0]
@@ -47,7 +37,7 @@ def test_pdf_cover_contents_footer_and_page_numbers(pdf_file: Path) -> None:
 
 
 def test_pdf_long_table_repeats_its_header_on_each_page(pdf_file: Path) -> None:
-    pages = [p for p in _pages(pdf_file) if "=Counterparty" in p]
+    pages = [p for p in pdf_pages(pdf_file) if "=Counterparty" in p]
     assert len(pages) >= 2, "160 rows should split across pages"
     for text in pages:
         assert "Counterparty" in text.split("=Counterparty")[0], "header row missing above the rows"
@@ -76,7 +66,7 @@ def test_pdf_charts_are_vector_drawings(pdf_file: Path) -> None:
     # charts are drawn with paths, not embedded images
     raw = pdf_file.read_bytes()
     assert b"/Subtype /Image" not in raw
-    assert "W12" in " ".join(_pages(pdf_file))    # an axis label of the line chart
+    assert "W12" in " ".join(pdf_pages(pdf_file))    # an axis label of the line chart
 
 
 # -- Excel -----------------------------------------------------------------------------------------
