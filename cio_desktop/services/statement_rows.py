@@ -136,10 +136,7 @@ class RowBuilder:
                 key = reference.strip() if reference else ""
                 key = key[:64] if key.upper() not in no_reference else dedup_reference(line, minor, occurrences)
                 counterparty, description = line.counterparty, line.description
-                if counterparty and reference and description:
-                    search = f"{counterparty} {reference} {description}".lower()
-                else:
-                    search = search_text(counterparty, reference, description)
+                search = search_text(counterparty, reference, description)
                 e2e = line.end_to_end_id
                 e2e = (e2e.strip()[:35] or None) if e2e else None  # matches executed payments (0008)
                 if iso_dates:
